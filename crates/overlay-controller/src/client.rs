@@ -1,0 +1,132 @@
+//! A small HTTPS client for the controller API, trusting exactly one CA.
+//! Used by the admin subcommands and by tests.
+
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::RootCertStore;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Why a request failed before an HTTP status came back.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is not `https://host[:port]`.
+    #[error("controller URL must look like https://host:port")]
+    Url,
+    /// The CA file holds no usable certificate.
+    #[error("CA file holds no usable certificate")]
+    Ca,
+    /// TCP connect failed.
+    #[error("cannot connect to the controller at {0}: {1}")]
+    Connect(String, std::io::Error),
+    /// TLS failed (wrong CA, wrong name).
+    #[error("TLS with the controller failed (is --ca-file the controller's ca.pem?): {0}")]
+    Tls(std::io::Error),
+    /// HTTP failed.
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    /// The request could not be built.
+    #[error("request: {0}")]
+    Request(#[from] hyper::http::Error),
+}
+
+/// An API client.
+#[derive(Clone)]
+pub struct Client {
+    host: String,
+    port: u16,
+    connector: TlsConnector,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for `url` trusting only the CA in `ca_pem`.
+    ///
+    /// # Errors
+    /// [`ClientError::Url`] or [`ClientError::Ca`].
+    pub fn new(url: &str, ca_pem: &[u8], token: Option<String>) -> Result<Self, ClientError> {
+        let uri: Uri = url.parse().map_err(|_| ClientError::Url)?;
+        if uri.scheme_str() != Some("https") {
+            return Err(ClientError::Url);
+        }
+        let host = uri
+            .host()
+            .ok_or(ClientError::Url)?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(443);
+        let mut roots = RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+            roots
+                .add(cert.map_err(|_| ClientError::Ca)?)
+                .map_err(|_| ClientError::Ca)?;
+        }
+        if roots.is_empty() {
+            return Err(ClientError::Ca);
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|_| ClientError::Ca)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Self {
+            host,
+            port,
+            connector: TlsConnector::from(Arc::new(cfg)),
+            token,
+        })
+    }
+
+    /// Sends one request; returns status and body.
+    ///
+    /// # Errors
+    /// [`ClientError`] when no HTTP response came back.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let addr = format!("{}:{}", self.host, self.port);
+        let addr_for_connect = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            addr.clone()
+        };
+        let tcp = TcpStream::connect(&addr_for_connect)
+            .await
+            .map_err(|e| ClientError::Connect(addr.clone(), e))?;
+        let name = ServerName::try_from(self.host.clone()).map_err(|_| ClientError::Url)?;
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(ClientError::Tls)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        let driver = tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &addr);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        driver.abort();
+        Ok((status, bytes))
+    }
+}

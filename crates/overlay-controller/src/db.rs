@@ -1,0 +1,219 @@
+//! Storage: one sqlx `Any` pool over an SQLite file or a PostgreSQL database,
+//! migrations for both, and serialized write transactions.
+//!
+//! Every write goes through [`Store::begin_write`], which takes a process-wide
+//! lock and, on PostgreSQL, a transaction-scoped advisory lock, so writes from
+//! several controller replicas are applied one at a time. That total order is
+//! what keeps enclave versions, the change log and the audit chain gap-free.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (single controller).
+    Sqlite,
+    /// PostgreSQL (one or more controller replicas).
+    Postgres,
+}
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a query.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names neither `sqlite:` nor `postgres:`.
+    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
+    Url,
+}
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Arbitrary constant naming Cordon's advisory lock on PostgreSQL.
+const PG_WRITE_LOCK: i64 = 0x636f_7264_6f6e;
+
+/// The database pool.
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+    write_lock: Mutex<()>,
+}
+
+/// A write transaction holding the write lock until commit or drop.
+pub struct WriteTx<'a> {
+    _guard: MutexGuard<'a, ()>,
+    /// The transaction; run queries on `&mut *tx.tx`.
+    pub tx: Transaction<'static, Any>,
+}
+
+impl WriteTx<'_> {
+    /// Commits and releases the lock.
+    ///
+    /// # Errors
+    /// The database error if the commit fails (nothing was written).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The SQLite URL for `data_dir/controller.db`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("controller.db").display()
+        )
+    }
+
+    /// Opens (creating if needed) and migrates the database at `url`.
+    ///
+    /// # Errors
+    /// [`StoreError`] if it cannot connect or migrate.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url);
+        };
+        let opts = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
+        if backend == Backend::Postgres {
+            // Two replicas starting together must not both migrate.
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(PG_WRITE_LOCK)
+                .execute(&mut *conn)
+                .await?;
+            let res = migrator.run(&mut *conn).await;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PG_WRITE_LOCK)
+                .execute(&mut *conn)
+                .await?;
+            res?;
+        } else {
+            migrator.run(&pool).await?;
+        }
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL it was opened with (for the PostgreSQL listener).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Begins a serialized write transaction.
+    ///
+    /// # Errors
+    /// The database error if it cannot begin or lock.
+    pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(WriteTx { _guard: guard, tx })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Reads a setting.
+///
+/// # Errors
+/// The database error.
+pub async fn get_setting(
+    conn: &mut AnyConnection,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    let v: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    Ok(v.map(|(v,)| v))
+}
+
+/// Writes a setting (insert or replace).
+///
+/// # Errors
+/// The database error.
+pub async fn put_setting(
+    conn: &mut AnyConnection,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Opens a single connection (for `audit verify`, which must not migrate).
+///
+/// # Errors
+/// The database error.
+pub async fn connect_once(url: &str) -> Result<AnyConnection, StoreError> {
+    sqlx::any::install_default_drivers();
+    Ok(AnyConnection::connect(url).await?)
+}

@@ -1,0 +1,93 @@
+//! `overlay-controller`: parse arguments, set up logging, run.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use overlay_controller::cli::{Cli, Command, LogFormat, ServeArgs};
+use overlay_controller::commands::{self, CliError};
+use overlay_controller::server::{self, ServeConfig};
+use tokio_util::sync::CancellationToken;
+
+fn init_tracing(format: LogFormat, verbose: bool) {
+    let default = if verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<String, CliError> {
+    let shutdown = CancellationToken::new();
+    let cfg = ServeConfig {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url,
+        advertise_url: args.advertise_url,
+        pool: args.pool,
+        metrics_listen: args.metrics_listen,
+        max_connections: args.max_connections,
+        client_timeout: std::time::Duration::from_secs(args.client_timeout),
+    };
+    let running = server::start(cfg, shutdown.clone())
+        .await
+        .map_err(|e| CliError {
+            exit: 1,
+            message: e.to_string(),
+        })?;
+    if let Some(token) = &running.new_admin_token {
+        // Shown this once; the file is the only other copy.
+        println!("admin token: {token}");
+        println!(
+            "(saved to {}, mode 0600)",
+            args.data_dir.join("admin.token").display()
+        );
+    }
+    println!("listening on https://{}", running.addr);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    running.wait().await;
+    Ok(String::new())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, cli.verbose);
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Enclave { cmd, client } => commands::enclave(cmd, &client).await,
+        Command::Token { cmd, client } => commands::token(cmd, &client).await,
+        Command::Member { cmd, client } => commands::member(cmd, &client).await,
+        Command::Chamber { cmd, client } => commands::chamber(cmd, &client).await,
+        Command::Credential { cmd, client } => {
+            commands::credential(cmd, &client, std::io::stdin()).await
+        }
+        Command::Policy { cmd, client } => commands::policy(cmd, &client).await,
+        Command::Audit { cmd } => commands::audit(cmd).await,
+    };
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.exit)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+use anyhow::{Context, Result};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use crate::both;
+use crate::common::{Db, Harness};
+
+const SECRET: &str = "sk-live-REAL-KEY-0123456789abcdef";
+
+async fn policies_are_versioned_and_checked(db: Db) -> Result<()> {
+    let h = Harness::start(db).await?;
+    h.create_enclave(json!({"name": "e"})).await?;
+    h.expect(
+        Method::GET,
+        "/api/v1/enclaves/e/policy",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await?;
+    let doc = "[models]\nallow = [\"gpt-4o*\"]\n[credentials]\nopenai = \"openai-prod\"\n";
+    let p1 = h
+        .expect(
+            Method::PUT,
+            "/api/v1/enclaves/e/policy",
+            Some(json!({"content": doc})),
+            StatusCode::OK,
+        )
+        .await?;
+    assert_eq!(p1["version"], 1);
+    let p2 = h
+        .expect(
+            Method::PUT,
+            "/api/v1/enclaves/e/policy",
+            Some(json!({"content": "[tools]\ndeny = [\"delete_*\"]\n"})),
+            StatusCode::OK,
+        )
+        .await?;
+    assert_eq!(p2["version"], 2);
+    let shown = h
+        .expect(
+            Method::GET,
+            "/api/v1/enclaves/e/policy",
+            None,
+            StatusCode::OK,
+        )
+        .await?;
+    assert_eq!(shown["version"], 2);
+    assert!(shown["content"]
+        .as_str()
+        .is_some_and(|c| c.contains("delete_*")));
+    for bad in [
+        "[tool]\ndeny = []",
+        "[models",
+        "models = 3",
+        "[credentials]\nopenai = 5",
+    ] {
+        let (s, v) = h
+            .admin(
+                Method::PUT,
+                "/api/v1/enclaves/e/policy",
+                Some(json!({"content": bad})),
+            )
+            .await?;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+    }
+    let shown = h
+        .expect(
+            Method::GET,
+            "/api/v1/enclaves/e/policy",
+            None,
+            StatusCode::OK,
+        )
+        .await?;
+    assert_eq!(shown["version"], 2, "refused documents change nothing");
+    h.expect(
+        Method::PUT,
+        "/api/v1/enclaves/nope/policy",
+        Some(json!({"content": ""})),
+        StatusCode::NOT_FOUND,
+    )
+    .await?;
+    h.stop().await?;
+    Ok(())
+}
+both!(policies_are_versioned_and_checked);
+
+async fn vault_hands_keys_only_to_its_gateway(db: Db) -> Result<()> {
+    let h = Harness::start(db).await?;
+    h.create_enclave(json!({"name": "e"})).await?;
+    h.create_enclave(json!({"name": "other"})).await?;
+    let info = h
+        .expect(
+            Method::PUT,
+            "/api/v1/credentials/openai-prod",
+            Some(json!({"provider": "openai", "secret": SECRET})),
+            StatusCode::OK,
+        )
+        .await?;
+    assert!(
+        !info.to_string().contains(SECRET),
+        "the secret is never returned"
+    );
+    h.expect(
+        Method::PUT,
+        "/api/v1/credentials/claude",
+        Some(json!({"provider": "anthropic", "secret": "sk-ant-x"})),
+        StatusCode::OK,
+    )
+    .await?;
+    for (body, status) in [
+        (
+            json!({"provider": "openai", "secret": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"provider": "openai", "secret": "a\nb"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"provider": "azure", "secret": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"provider": "openai"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (s, v) = h
+            .admin(Method::PUT, "/api/v1/credentials/x", Some(body.clone()))
+            .await?;
+        assert_eq!(s, status, "{body}: {v}");
+    }
+    h.expect(
+        Method::PUT,
+        "/api/v1/credentials/Bad_Name",
+        Some(json!({"provider": "openai", "secret": "x"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
+    // No route returns it.
+    h.expect(
+        Method::GET,
+        "/api/v1/credentials/openai-prod",
+        None,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await?;
+
+    // The policy names which credentials the enclave's gateway gets; one of
+    // the wrong provider is not handed out.
+    let doc = "[credentials]\nopenai = \"openai-prod\"\nanthropic = \"openai-prod\"\n";
+    h.expect(
+        Method::PUT,
+        "/api/v1/enclaves/e/policy",
+        Some(json!({"content": doc})),
+        StatusCode::OK,
+    )
+    .await?;
+    let gw = h.joined("e", "gateway", "gw").await?;
+    let agent = h.joined("e", "agent", "a").await?;
+    let other_gw = h.joined("other", "gateway", "gw").await?;
+    let c = h.client(gw["node_token"].as_str())?;
+    let (s, cfg) = h
+        .call(&c, Method::GET, "/api/v1/node/gateway-config", None)
+        .await?;
+    assert_eq!(s, StatusCode::OK, "{cfg}");
+    assert_eq!(cfg["enclave"], "e");
+    assert_eq!(
+        cfg["credentials"],
+        json!([{"name": "openai-prod", "provider": "openai", "secret": SECRET}])
+    );
+    assert!(cfg["policy"]["content"]
+        .as_str()
+        .is_some_and(|p| p.contains("openai-prod")));
+    let c = h.client(agent["node_token"].as_str())?;
+    let (s, v) = h
+        .call(&c, Method::GET, "/api/v1/node/gateway-config", None)
+        .await?;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(!v.to_string().contains(SECRET));
+    let c = h.client(other_gw["node_token"].as_str())?;
+    let (s, v) = h
+        .call(&c, Method::GET, "/api/v1/node/gateway-config", None)
+        .await?;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["credentials"],
+        json!([]),
+        "another enclave's gateway gets none of e's keys"
+    );
+    let c = h.client(Some("cn1.1.forged"))?;
+    let (s, _) = h
+        .call(&c, Method::GET, "/api/v1/node/gateway-config", None)
+        .await?;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // At rest: not in the database in plain text, not in the audit log.
+    let audit = h
+        .expect(Method::GET, "/api/v1/audit", None, StatusCode::OK)
+        .await?;
+    assert!(!audit.to_string().contains(SECRET));
+    assert!(
+        audit.to_string().contains("gateway.config"),
+        "secret access is audited"
+    );
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT sealed FROM credentials WHERE name = 'openai-prod'")
+            .fetch_one(h.ctl.store.pool())
+            .await?;
+    assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    if db == Db::Sqlite {
+        for f in ["controller.db", "controller.db-wal"] {
+            let p = h.dir.path().join(f);
+            if p.exists() {
+                let bytes = std::fs::read(&p)?;
+                assert!(
+                    !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                    "{f} holds the secret"
+                );
+            }
+        }
+    }
+    let admin_token =
+        std::fs::read_to_string(h.dir.path().join("admin.token")).context("admin.token")?;
+    assert!(!audit.to_string().contains(admin_token.trim()));
+    h.stop().await?;
+    Ok(())
+}
+both!(vault_hands_keys_only_to_its_gateway);

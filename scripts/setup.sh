@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs and starts what Cordon's tests need on a fresh Debian machine.
+# Idempotent: safe to run again. Needs root (apt, PostgreSQL, namespaces).
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*"; }
+
+need_apt=()
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql-common)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing: ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# PostgreSQL: start the Debian cluster and make a test role that may create
+# databases (each test makes and drops its own).
+ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+  cluster=$(pg_lsclusters -h | awk 'NR==1{print $2}')
+  [ -n "$cluster" ] || { pg_createcluster "$ver" main; cluster=main; }
+  log "starting PostgreSQL $ver/$cluster"
+  pg_ctlcluster "$ver" "$cluster" start
+fi
+for _ in $(seq 1 50); do
+  su postgres -c "psql -qtAc 'SELECT 1'" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='cordon'\"" | grep -q 1 ||
+  su postgres -c "psql -qc \"CREATE ROLE cordon LOGIN PASSWORD 'cordon' CREATEDB\""
+log "PostgreSQL ready: postgres://cordon:cordon@127.0.0.1:5432/postgres"
