@@ -45,7 +45,12 @@ pub fn peers<'c, S: Subject>(
     if ca.is_some() || cb.is_some() {
         return ca.is_none_or(|allow| allows(allow, b)) && cb.is_none_or(|allow| allows(allow, a));
     }
-    match (a.role(), b.role()) {
+    roles_reach(a.role(), b.role(), agent_to_agent)
+}
+
+/// The role rule alone (no chambers involved).
+pub fn roles_reach(a: Role, b: Role, agent_to_agent: bool) -> bool {
+    match (a, b) {
         (Role::Gateway, _) | (_, Role::Gateway) => true,
         (Role::Agent, Role::Asset) | (Role::Asset, Role::Agent) => true,
         (Role::Agent, Role::Agent) => agent_to_agent,

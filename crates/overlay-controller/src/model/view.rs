@@ -1,13 +1,13 @@
 //! One enclave's members and chambers, the netmaps computed from them, and
 //! the set of members each change affects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ipnet::Ipv4Net;
-use proto::api::{Chamber, TopologyEntry};
+use proto::api::{Chamber, ChamberRule, TopologyEntry};
 use proto::{Name, Netmap, Peer, PublicKey, Role};
 
 use super::alloc::HostAllocator;
@@ -55,11 +55,14 @@ pub struct EnclaveView {
     pub agent_to_agent: bool,
     /// Current enclave version (the last change applied).
     pub version: u64,
-    secret: [u8; 32],
+    psk: psk::Deriver,
     members: HashMap<i64, MemberEntry>,
     /// Netmap version per member id.
     versions: HashMap<i64, u64>,
     by_name: HashMap<Name, i64>,
+    /// Member ids by role: a change looks only at members whose role can
+    /// make them peers, so its cost follows the members it affects.
+    by_role: HashMap<Role, HashSet<i64>>,
     /// Chambers keyed by the asset they protect.
     chambers: HashMap<Name, Chamber>,
     hosts: HostAllocator,
@@ -81,10 +84,11 @@ impl EnclaveView {
             cidr,
             agent_to_agent,
             version,
-            secret,
+            psk: psk::Deriver::new(&secret),
             members: HashMap::new(),
             versions: HashMap::new(),
             by_name: HashMap::new(),
+            by_role: HashMap::new(),
             chambers: HashMap::new(),
             hosts: HostAllocator::new(cidr),
         }
@@ -141,8 +145,44 @@ impl EnclaveView {
         })
     }
 
+    /// Members that could be `m`'s peers: those of roles the role rule lets
+    /// it reach, then those only a chamber can make its peers (named in its
+    /// own chamber, or assets whose chambers allow it). A superset of its
+    /// peers without repeats; [`Self::peers_of`] filters it.
+    fn candidates<'a>(&'a self, m: &'a MemberEntry) -> impl Iterator<Item = i64> + 'a {
+        let role_ids = move |r: Role| self.by_role.get(&r).into_iter().flatten().copied();
+        let by_role = Role::ALL
+            .into_iter()
+            .filter(move |r| reach::roles_reach(m.role, *r, self.agent_to_agent))
+            .flat_map(role_ids);
+        // Chamber-only candidates are few; collect them to drop repeats and
+        // those the role pass already yields.
+        let mut extra: HashSet<i64> = HashSet::new();
+        if let Some(own) = self.chambers.get(&m.name) {
+            for rule in &own.allow {
+                match rule {
+                    ChamberRule::Member(n) => extra.extend(self.by_name.get(n).copied()),
+                    ChamberRule::Role(r) => extra.extend(role_ids(*r)),
+                }
+            }
+        }
+        for c in self.chambers.values() {
+            if reach::allows(&c.allow, m) {
+                extra.extend(self.by_name.get(&c.asset).copied());
+            }
+        }
+        extra.retain(|id| {
+            self.members
+                .get(id)
+                .is_some_and(|p| !reach::roles_reach(m.role, p.role, self.agent_to_agent))
+        });
+        by_role.chain(extra).filter(move |id| *id != m.id)
+    }
+
     fn peers_of<'a>(&'a self, m: &'a MemberEntry) -> impl Iterator<Item = &'a MemberEntry> + 'a {
-        self.members.values().filter(move |p| self.are_peers(m, p))
+        self.candidates(m)
+            .filter_map(|id| self.members.get(&id))
+            .filter(move |p| self.are_peers(m, p))
     }
 
     fn bump(&mut self, version: u64, ids: &[i64]) {
@@ -164,6 +204,7 @@ impl EnclaveView {
         affected.push(m.id);
         self.hosts.mark(m.address);
         self.by_name.insert(m.name.clone(), m.id);
+        self.by_role.entry(m.role).or_default().insert(m.id);
         self.versions.insert(m.id, version);
         self.members.insert(m.id, m);
         self.bump(version, &affected);
@@ -184,6 +225,9 @@ impl EnclaveView {
         if let Some(m) = self.members.remove(&id) {
             self.hosts.release(m.address);
             self.by_name.remove(&m.name);
+            if let Some(ids) = self.by_role.get_mut(&m.role) {
+                ids.remove(&m.id);
+            }
         }
         self.versions.remove(&id);
         affected
@@ -225,11 +269,7 @@ impl EnclaveView {
                 name: p.name.clone(),
                 role: p.role,
                 public_key: p.public_key,
-                preshared_key: STANDARD.encode(psk::derive(
-                    &self.secret,
-                    &me.public_key,
-                    &p.public_key,
-                )),
+                preshared_key: STANDARD.encode(self.psk.derive(&me.public_key, &p.public_key)),
                 endpoint: p.endpoint.clone(),
                 allowed_ips: vec![Ipv4Net::from(p.address)],
             })

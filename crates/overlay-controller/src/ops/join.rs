@@ -12,7 +12,7 @@ use crate::changes::Kind;
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::rows;
-use crate::secret::{hash_secret, verify_secret};
+use crate::secret::{hash_secret, random_token, verify_secret};
 
 use super::node_auth;
 
@@ -30,13 +30,15 @@ async fn name_taken(conn: &mut AnyConnection, enclave_id: i64, name: &str) -> Re
 }
 
 /// Picks a member name: the token's, else the host name's first label if it
-/// is a valid unused name, else `<role>-<n>`.
+/// is a valid unused name, else `<role>-<n>` with `n` from the member count
+/// (a few probes past it), else `<role>-<random>`.
 async fn pick_name(
     conn: &mut AnyConnection,
     enclave_id: i64,
     given: Option<String>,
     hostname: Option<&str>,
     role: Role,
+    members: usize,
 ) -> Result<Name> {
     if let Some(n) = given {
         let name = Name::new(n).map_err(|_| Error::Corrupt("token member name".into()))?;
@@ -53,17 +55,24 @@ async fn pick_name(
             return Ok(name);
         }
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE enclave_id = $1")
-        .bind(enclave_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    for n in (count + 1).. {
-        let candidate = format!("{role}-{n}");
-        if !name_taken(conn, enclave_id, &candidate).await? {
-            return Name::new(candidate).map_err(|_| Error::Corrupt("generated name".into()));
+    let numbered = (members + 1..members + 9).map(|n| format!("{role}-{n}"));
+    let random = (0..8).map(|_| {
+        format!(
+            "{role}-{}",
+            random_token(6).to_ascii_lowercase().replace('_', "x")
+        )
+    });
+    for candidate in numbered.chain(random) {
+        let Ok(name) = Name::new(candidate) else {
+            continue;
+        };
+        if !name_taken(conn, enclave_id, name.as_str()).await? {
+            return Ok(name);
         }
     }
-    unreachable!("the loop above only ends by returning")
+    Err(Error::Conflict(
+        "could not pick a free member name; give one in the token".into(),
+    ))
 }
 
 /// Redeems a token. Exactly one of several concurrent redemptions of a
@@ -126,22 +135,28 @@ pub async fn join(ctl: &Controller, req: JoinRequest, now: i64) -> Result<JoinRe
             "this public key is already a member of the enclave".into(),
         ));
     }
+    // Bring the registry up to date under the write lock, so the address
+    // picked here is free also of what other replicas allocated.
+    ctl.replay().await?;
+    let (address, members) = {
+        let reg = ctl.registry();
+        let view = reg.get(enclave_id);
+        (
+            view.and_then(|v| v.next_address()),
+            view.map_or(0, |v| v.len()),
+        )
+    };
+    let address =
+        address.ok_or_else(|| Error::Conflict(format!("enclave {enclave} has no free address")))?;
     let name = pick_name(
         conn,
         enclave_id,
         row.try_get("member_name")?,
         req.hostname.as_deref(),
         role,
+        members,
     )
     .await?;
-    // Bring the registry up to date under the write lock, so the address
-    // picked here is free also of what other replicas allocated.
-    ctl.replay().await?;
-    let address = ctl
-        .registry()
-        .get(enclave_id)
-        .and_then(|v| v.next_address())
-        .ok_or_else(|| Error::Conflict(format!("enclave {enclave} has no free address")))?;
     let used = sqlx::query(
         "UPDATE join_tokens SET uses_left = uses_left - 1 WHERE id = $1 AND uses_left > 0",
     )
