@@ -7,6 +7,8 @@ log() { printf '[setup] %s\n' "$*"; }
 
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql-common)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing: ${need_apt[*]}"

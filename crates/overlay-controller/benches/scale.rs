@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use control_client::Client;
 use hyper::{Method, StatusCode};
-use overlay_controller::client::Client;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 

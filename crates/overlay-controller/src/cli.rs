@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use ipnet::Ipv4Net;
 use proto::api::Provider;
 use proto::{Name, Role};
@@ -12,24 +12,12 @@ use proto::{Name, Role};
 #[derive(Debug, Parser)]
 #[command(name = "overlay-controller", version, about)]
 pub struct Cli {
-    /// Log format of the daemon.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    /// Print error context and debug logs.
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// Logging.
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Top-level subcommands.

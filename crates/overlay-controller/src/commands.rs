@@ -15,9 +15,9 @@ use crate::audit::{self, Verdict};
 use crate::cli::{
     AuditCmd, ChamberCmd, ClientArgs, CredentialCmd, EnclaveCmd, MemberCmd, PolicyCmd, TokenCmd,
 };
-use crate::client::Client;
 use crate::db;
 use crate::table::{render, time};
+use control_client::Client;
 
 /// A failed subcommand: exit code and one line for stderr.
 #[derive(Debug)]

@@ -12,7 +12,6 @@ pub mod api;
 pub mod audit;
 pub mod changes;
 pub mod cli;
-pub mod client;
 pub mod commands;
 pub mod controller;
 pub mod db;

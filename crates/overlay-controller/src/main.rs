@@ -1,30 +1,14 @@
 //! `overlay-controller`: parse arguments, set up logging, run.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use overlay_controller::cli::{Cli, Command, LogFormat, ServeArgs};
+use overlay_controller::cli::{Cli, Command, ServeArgs};
 use overlay_controller::commands::{self, CliError};
 use overlay_controller::server::{self, ServeConfig};
-use tokio_util::sync::CancellationToken;
-
-fn init_tracing(format: LogFormat, verbose: bool) {
-    let default = if verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
 
 async fn serve(args: ServeArgs) -> Result<String, CliError> {
-    let shutdown = CancellationToken::new();
+    let shutdown = telemetry::shutdown_on_signal();
     let cfg = ServeConfig {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
@@ -50,16 +34,6 @@ async fn serve(args: ServeArgs) -> Result<String, CliError> {
         );
     }
     println!("listening on https://{}", running.addr);
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-        tracing::info!("shutting down");
-        shutdown.cancel();
-    });
     running.wait().await;
     Ok(String::new())
 }
@@ -67,7 +41,7 @@ async fn serve(args: ServeArgs) -> Result<String, CliError> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format, cli.verbose);
+    cli.log.init();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Enclave { cmd, client } => commands::enclave(cmd, &client).await,

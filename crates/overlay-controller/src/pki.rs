@@ -13,7 +13,6 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::{Digest, Sha256};
 
 use crate::secret::{read_private, write_private};
 
@@ -57,11 +56,6 @@ fn ca_params() -> CertificateParams {
     p.not_before = rcgen::date_time_ymd(2025, 1, 1);
     p.not_after = rcgen::date_time_ymd(2045, 1, 1);
     p
-}
-
-/// Hex SHA-256 of a DER certificate.
-pub fn fingerprint(der: &[u8]) -> String {
-    hex::encode(Sha256::digest(der))
 }
 
 fn pem_to_der(pem: &str) -> Result<CertificateDer<'static>, PkiError> {
@@ -124,7 +118,7 @@ impl Pki {
         .with_single_cert(vec![leaf.der().clone(), ca_der.clone()], key_der)?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
-            ca_sha256: fingerprint(&ca_der),
+            ca_sha256: control_client::fingerprint(&ca_der),
             ca_pem,
             server_config: Arc::new(cfg),
         })

@@ -96,6 +96,7 @@ impl Running {
     /// Waits until the shutdown token fires and every task has stopped.
     pub async fn wait(mut self) {
         self.shutdown.cancelled().await;
+        info!("shutting down");
         while self.tasks.join_next().await.is_some() {}
         self.ctl.store.close().await;
     }

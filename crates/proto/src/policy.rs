@@ -127,6 +127,20 @@ openai = "openai-prod"
     }
 
     #[test]
+    fn the_example_in_configs_is_valid() {
+        let doc = PolicyDocument::parse(include_str!("../../../configs/policy.example.toml"));
+        let names: Vec<String> = doc
+            .map(|d| {
+                d.credentials()
+                    .iter()
+                    .map(|(p, n)| format!("{p}={n}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(names, ["anthropic=anthropic-prod", "openai=openai-prod"]);
+    }
+
+    #[test]
     fn refuses_bad_envelopes() {
         assert!(matches!(
             PolicyDocument::parse("[models"),

@@ -87,6 +87,47 @@ async fn every_bad_request_gets_a_json_error(db: Db) -> Result<()> {
 }
 both!(every_bad_request_gets_a_json_error);
 
+/// Sends headers promising 100 bytes, then only 10, and reads the reply.
+async fn stalled_body(h: &Harness) -> Result<String> {
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &h.ca[..]) {
+        roots.add(c?)?;
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(h.addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await?;
+    let token = std::fs::read_to_string(h.dir.path().join("admin.token"))?;
+    let head = format!(
+        "POST /api/v1/enclaves HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\": \"",
+        token.trim()
+    );
+    tls.write_all(head.as_bytes()).await?;
+    tls.flush().await?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf)).await? {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                if reply.windows(4).any(|w| w == b"\r\n\r\n") && reply.ends_with(b"}") {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
 async fn slow_and_silent_clients_are_cut_off(db: Db) -> Result<()> {
     let h = Harness::start(db).await?;
     // A client that connects and never starts TLS is dropped after the
@@ -97,6 +138,18 @@ async fn slow_and_silent_clients_are_cut_off(db: Db) -> Result<()> {
     let n = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf)).await??;
     assert_eq!(n, 0, "the server closed the connection");
     assert!(t0.elapsed() >= Duration::from_millis(1500) && t0.elapsed() < Duration::from_secs(8));
+
+    // A body that never finishes: 400 after the client timeout, and the
+    // request changes nothing.
+    let t0 = Instant::now();
+    let reply = stalled_body(&h).await?;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("not received in time"), "{reply}");
+    assert!(t0.elapsed() < Duration::from_secs(8));
+    let list = h
+        .expect(Method::GET, "/api/v1/enclaves", None, StatusCode::OK)
+        .await?;
+    assert_eq!(list, json!([]));
 
     // Garbage instead of a TLS hello: closed, and the server still serves.
     let mut junk = tokio::net::TcpStream::connect(h.addr).await?;

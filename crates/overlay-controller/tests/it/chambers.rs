@@ -47,8 +47,36 @@ async fn chambers_limit_who_reaches_an_asset(db: Db) -> Result<()> {
         .await?;
     assert_eq!(peers(&m1), ["agent-2", "gw", "rtl"]);
 
-    // A chamber on an asset that already joined takes it away from others.
+    // A chamber on an asset that already joined takes it away from others,
+    // and wakes their long-polls at once.
     h.joined("e", "asset", "wiki").await?;
+    let a2_token = a2["node_token"].as_str().context("t")?.to_owned();
+    let (_, before) = h.poll(&a2_token, 0, 1).await?;
+    assert_eq!(peers(&before), ["agent-1", "gw", "wiki"]);
+    let since = before["version"].as_u64().context("version")?;
+    let waiter = {
+        let c = h.client(Some(&a2_token))?;
+        tokio::spawn(async move {
+            c.send(
+                Method::GET,
+                &format!("/api/v1/node/netmap?since={since}&timeout=30"),
+                None,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    h.expect(
+        Method::POST,
+        "/api/v1/enclaves/e/chambers",
+        Some(json!({"name": "only-one", "asset": "wiki", "allow": ["agent-1"]})),
+        StatusCode::CREATED,
+    )
+    .await?;
+    let (s, body) = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await???;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(peers(&serde_json::from_slice(&body)?), ["agent-1", "gw"]);
+    h.joined("e", "asset", "wiki2").await?;
     let topo = h
         .expect(
             Method::GET,
@@ -57,11 +85,11 @@ async fn chambers_limit_who_reaches_an_asset(db: Db) -> Result<()> {
             StatusCode::OK,
         )
         .await?;
-    assert_eq!(reaches(&topo, "wiki"), ["agent-1", "agent-2", "gw"]);
+    assert_eq!(reaches(&topo, "wiki2"), ["agent-1", "agent-2", "gw"]);
     h.expect(
         Method::POST,
         "/api/v1/enclaves/e/chambers",
-        Some(json!({"name": "docs", "asset": "wiki", "allow": ["role:agent"]})),
+        Some(json!({"name": "docs", "asset": "wiki2", "allow": ["role:agent"]})),
         StatusCode::CREATED,
     )
     .await?;
@@ -73,7 +101,7 @@ async fn chambers_limit_who_reaches_an_asset(db: Db) -> Result<()> {
             StatusCode::OK,
         )
         .await?;
-    assert_eq!(reaches(&topo, "wiki"), ["agent-1", "agent-2"]);
+    assert_eq!(reaches(&topo, "wiki2"), ["agent-1", "agent-2"]);
     assert_eq!(reaches(&topo, "gw"), ["agent-1", "agent-2", "rtl"]);
 
     let list = h
@@ -84,7 +112,7 @@ async fn chambers_limit_who_reaches_an_asset(db: Db) -> Result<()> {
             StatusCode::OK,
         )
         .await?;
-    assert_eq!(list.as_array().map(Vec::len), Some(2));
+    assert_eq!(list.as_array().map(Vec::len), Some(3));
 
     for (body, status) in [
         (

@@ -219,7 +219,7 @@ async fn admin_cli_end_to_end(db: Db) -> Result<()> {
 
     // A node joins (through the API), then the admin sees and removes it.
     let ca = std::fs::read(dir.join("ca.pem"))?;
-    let node = overlay_controller::client::Client::new(&url, &ca, None)?;
+    let node = control_client::Client::new(&url, &ca, None)?;
     let body =
         serde_json::to_vec(&json!({"token": tok.trim(), "public_key": random_key().to_string()}))?;
     let (status, _) = node.send(Method::POST, "/api/v1/join", Some(body)).await?;

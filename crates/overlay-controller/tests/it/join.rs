@@ -23,6 +23,25 @@ async fn tokens_carry_url_and_ca(db: Db) -> Result<()> {
     let token = JoinToken::decode(v["token"].as_str().context("token")?)?;
     assert_eq!(token.controller, format!("https://{}", h.addr));
     assert_eq!(token.ca_sha256, h.ctl.identity.ca_sha256);
+    // A node trusts exactly the CA the token names, without any CA file.
+    let pinned = control_client::Client::with_trust(
+        &token.controller,
+        control_client::Trust::Pinned(token.ca_sha256.clone()),
+        None,
+    )?;
+    let (status, _) = pinned.send(Method::GET, "/healthz", None).await?;
+    assert_eq!(status, StatusCode::OK);
+    let wrong = control_client::Client::with_trust(
+        &token.controller,
+        control_client::Trust::Pinned("ab".repeat(32)),
+        None,
+    )?;
+    let err = wrong
+        .send(Method::GET, "/healthz", None)
+        .await
+        .err()
+        .context("a wrong pin must fail")?;
+    assert!(err.to_string().contains("TLS"), "{err}");
     let expires = v["expires_at"].as_i64().context("expires_at")?;
     assert!(
         (expires - unix_now() - 3600).abs() <= 5,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use control_client::Client;
 use hyper::{Method, StatusCode};
-use overlay_controller::client::Client;
 use overlay_controller::controller::Controller;
 use overlay_controller::server::{self, ServeConfig};
 use proto::PublicKey;

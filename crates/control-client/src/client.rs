@@ -1,5 +1,4 @@
-//! A small HTTPS client for the controller API, trusting exactly one CA.
-//! Used by the admin subcommands and by tests.
+//! One request per connection over TLS, trusting a CA file or a pinned CA.
 
 use std::sync::Arc;
 
@@ -11,6 +10,8 @@ use rustls::pki_types::ServerName;
 use rustls::RootCertStore;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::pin::PinnedCa;
 
 /// Why a request failed before an HTTP status came back.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +26,7 @@ pub enum ClientError {
     #[error("cannot connect to the controller at {0}: {1}")]
     Connect(String, std::io::Error),
     /// TLS failed (wrong CA, wrong name).
-    #[error("TLS with the controller failed (is --ca-file the controller's ca.pem?): {0}")]
+    #[error("TLS with the controller failed (wrong CA or name?): {0}")]
     Tls(std::io::Error),
     /// HTTP failed.
     #[error("HTTP: {0}")]
@@ -33,6 +34,16 @@ pub enum ClientError {
     /// The request could not be built.
     #[error("request: {0}")]
     Request(#[from] hyper::http::Error),
+}
+
+/// Which controller certificate to trust.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The CA certificate(s) in this PEM.
+    CaPem(Vec<u8>),
+    /// Only the CA with this SHA-256 fingerprint (lower-case hex), as a join
+    /// token carries it.
+    Pinned(String),
 }
 
 /// An API client.
@@ -50,6 +61,14 @@ impl Client {
     /// # Errors
     /// [`ClientError::Url`] or [`ClientError::Ca`].
     pub fn new(url: &str, ca_pem: &[u8], token: Option<String>) -> Result<Self, ClientError> {
+        Self::with_trust(url, Trust::CaPem(ca_pem.to_vec()), token)
+    }
+
+    /// A client for `url` with the given trust.
+    ///
+    /// # Errors
+    /// [`ClientError::Url`] or [`ClientError::Ca`].
+    pub fn with_trust(url: &str, trust: Trust, token: Option<String>) -> Result<Self, ClientError> {
         let uri: Uri = url.parse().map_err(|_| ClientError::Url)?;
         if uri.scheme_str() != Some("https") {
             return Err(ClientError::Url);
@@ -61,22 +80,28 @@ impl Client {
             .trim_end_matches(']')
             .to_owned();
         let port = uri.port_u16().unwrap_or(443);
-        let mut roots = RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
-            roots
-                .add(cert.map_err(|_| ClientError::Ca)?)
-                .map_err(|_| ClientError::Ca)?;
-        }
-        if roots.is_empty() {
-            return Err(ClientError::Ca);
-        }
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|_| ClientError::Ca)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|_| ClientError::Ca)?;
+        let cfg = match trust {
+            Trust::CaPem(pem) => {
+                let mut roots = RootCertStore::empty();
+                for cert in rustls_pemfile::certs(&mut &pem[..]) {
+                    roots
+                        .add(cert.map_err(|_| ClientError::Ca)?)
+                        .map_err(|_| ClientError::Ca)?;
+                }
+                if roots.is_empty() {
+                    return Err(ClientError::Ca);
+                }
+                builder.with_root_certificates(roots).with_no_client_auth()
+            }
+            Trust::Pinned(pin) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedCa::new(&pin, provider)))
+                .with_no_client_auth(),
+        };
         Ok(Self {
             host,
             port,

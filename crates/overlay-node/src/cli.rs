@@ -1,0 +1,106 @@
+//! Command-line arguments of `overlay-node`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Cordon node: join an enclave and carry its WireGuard traffic.
+#[derive(Debug, Parser)]
+#[command(name = "overlay-node", version, about)]
+pub struct Cli {
+    /// Logging.
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join with a token (or resume from a state dir) and run the data plane.
+    Up {
+        /// Join token from `overlay-controller token create`.
+        #[arg(long, env = "CORDON_JOIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// State dir (default /var/lib/cordon/<enclave>).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Interface name (default cn-<enclave>).
+        #[arg(long)]
+        interface: Option<String>,
+        /// UDP listen port.
+        #[arg(long, default_value_t = crate::run::DEFAULT_PORT)]
+        listen_port: u16,
+        /// Underlay address:port peers reach this node at.
+        #[arg(long)]
+        endpoint: Option<SocketAddr>,
+    },
+    /// Run a command in a sandbox that sees only `lo` and the enclave.
+    Exec {
+        /// State dir of the running node.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Namespace name (default cordon-<interface>).
+        #[arg(long)]
+        netns: Option<String>,
+        /// User to run the command as (never root).
+        #[arg(long, default_value = "nobody")]
+        user: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Show the interface and its peers, like `wg show`.
+    Status {
+        /// State dir of the node.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the node running from a state dir.
+    Down {
+        /// State dir of the node.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// The systemd unit in configs/ must keep matching the CLI.
+    #[test]
+    fn the_systemd_unit_parses() {
+        let unit = include_str!("../../../configs/overlay-node@.service");
+        let mut seen = 0;
+        for line in unit.lines() {
+            let Some(cmd) = line
+                .strip_prefix("ExecStart=")
+                .or_else(|| line.strip_prefix("ExecStop="))
+            else {
+                continue;
+            };
+            let args: Vec<String> = cmd
+                .replace("%i", "project-a")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            let parsed = Cli::try_parse_from(&args);
+            assert!(parsed.is_ok(), "{cmd}: {:?}", parsed.err());
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+}

@@ -1,0 +1,133 @@
+//! Talking to the controller: join once, then follow the netmap by
+//! long-poll, retrying with backoff while the controller is away.
+
+use std::time::Duration;
+
+use control_client::{Client, ClientError, Trust};
+use hyper::{Method, StatusCode};
+use proto::api::{JoinRequest, JoinResponse};
+use proto::{ErrorBody, JoinToken, Netmap, PublicKey};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Why talking to the controller failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The join token does not parse.
+    #[error("join token: {0}")]
+    Token(#[from] proto::token::TokenError),
+    /// No HTTP answer (unreachable, TLS or pin failure).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The controller refused the token (unknown, spent or expired).
+    #[error("the controller refused the join token (unknown, already used or expired)")]
+    Refused,
+    /// The controller answered with an error.
+    #[error("controller: {0}")]
+    Api(String),
+    /// The controller answered something that is not the API.
+    #[error("the controller sent an unexpected response: {0}")]
+    Garbage(String),
+}
+
+fn api_error(status: StatusCode, body: &[u8]) -> ControlError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => ControlError::Api(format!("{status}: {}", b.error.message)),
+        Err(_) => ControlError::Garbage(format!("{status}")),
+    }
+}
+
+/// Redeems `token` with our public key.
+///
+/// # Errors
+/// [`ControlError`].
+pub async fn join(
+    token: &str,
+    public_key: PublicKey,
+    endpoint: Option<std::net::SocketAddr>,
+    hostname: Option<String>,
+) -> Result<(JoinToken, JoinResponse), ControlError> {
+    let parsed = JoinToken::decode(token)?;
+    let client = Client::with_trust(
+        &parsed.controller,
+        Trust::Pinned(parsed.ca_sha256.clone()),
+        None,
+    )?;
+    let req = JoinRequest {
+        token: token.trim().to_owned(),
+        public_key,
+        endpoint,
+        hostname,
+    };
+    let body = serde_json::to_vec(&req).map_err(|e| ControlError::Garbage(e.to_string()))?;
+    let (status, bytes) = client
+        .send(Method::POST, "/api/v1/join", Some(body))
+        .await?;
+    match status {
+        StatusCode::OK => serde_json::from_slice(&bytes)
+            .map(|r| (parsed, r))
+            .map_err(|e| ControlError::Garbage(e.to_string())),
+        StatusCode::UNAUTHORIZED => Err(ControlError::Refused),
+        s => Err(api_error(s, &bytes)),
+    }
+}
+
+/// What the netmap follower reports.
+#[derive(Debug)]
+pub enum Update {
+    /// A newer netmap.
+    Netmap(Box<Netmap>),
+    /// The controller no longer knows this member: it was removed.
+    Revoked,
+}
+
+/// Long-polls the netmap from `since` on and sends each newer one to `tx`,
+/// until revoked or cancelled. Network errors and garbage are retried with
+/// exponential backoff (100 ms to 10 s); the node keeps forwarding with the
+/// netmap it has meanwhile.
+pub async fn follow(
+    client: Client,
+    mut since: u64,
+    tx: mpsc::Sender<Update>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let path = format!("/api/v1/node/netmap?since={since}&timeout=25");
+        let res = tokio::select! {
+            () = stop.cancelled() => return,
+            r = tokio::time::timeout(Duration::from_secs(40), client.send(Method::GET, &path, None)) => r,
+        };
+        let failure = match res {
+            Ok(Ok((StatusCode::OK, body))) => match serde_json::from_slice::<Netmap>(&body) {
+                Ok(map) if map.version > since => {
+                    since = map.version;
+                    backoff = Duration::from_millis(100);
+                    if tx.send(Update::Netmap(Box::new(map))).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(_) => "a netmap that is not newer".to_owned(),
+                Err(e) => format!("an unreadable netmap: {e}"),
+            },
+            Ok(Ok((StatusCode::NO_CONTENT, _))) => {
+                backoff = Duration::from_millis(100);
+                continue;
+            }
+            Ok(Ok((StatusCode::UNAUTHORIZED, _))) => {
+                let _ = tx.send(Update::Revoked).await;
+                return;
+            }
+            Ok(Ok((status, _))) => format!("status {status}"),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 40 s".to_owned(),
+        };
+        tracing::warn!(reason = %failure, retry_in = ?backoff, "netmap poll failed; keeping the last netmap");
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,164 @@
+//! `overlay-node exec`: run a command in a network namespace whose only
+//! interfaces are `lo` and the enclave's (the WireGuard "namespace
+//! solution"). The node keeps the TUN file descriptor and its UDP socket in
+//! the host namespace, so the command's only way out is the enclave.
+//!
+//! The command runs with no capabilities, no way to regain them
+//! (`no_new_privs`) and, by default, as `nobody`: it cannot move the
+//! interface back, add routes, or read the node's state dir or UAPI socket.
+
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+
+use crate::state::{Membership, StateDir, StateError};
+
+/// Why the sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// State dir problem.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A setup step failed.
+    #[error("sandbox setup: `{0}` failed: {1}")]
+    Step(String, String),
+    /// The command could not be started.
+    #[error("cannot run the command: {0}")]
+    Spawn(std::io::Error),
+}
+
+fn run(args: &[&str]) -> Result<(), SandboxError> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| SandboxError::Step(args.join(" "), e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(SandboxError::Step(
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ))
+    }
+}
+
+/// The default namespace name for a membership.
+pub fn default_netns(m: &Membership) -> String {
+    format!("cordon-{}", m.interface)
+}
+
+/// Moves the enclave interface into `netns` (created if needed) and
+/// configures it there: address, `lo`, default route via the enclave.
+///
+/// # Errors
+/// [`SandboxError::Step`] naming the step that failed.
+pub fn enter(m: &Membership, netns: &str) -> Result<(), SandboxError> {
+    let exists = Path::new("/var/run/netns").join(netns).exists();
+    if !exists {
+        run(&["ip", "netns", "add", netns])?;
+    }
+    let in_ns = Command::new("ip")
+        .args(["-n", netns, "link", "show", &m.interface])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !in_ns {
+        run(&["ip", "link", "set", &m.interface, "netns", netns])?;
+    }
+    let addr = format!("{}/{}", m.address.addr(), m.cidr.prefix_len());
+    let _ = run(&[
+        "ip",
+        "-n",
+        netns,
+        "addr",
+        "replace",
+        &addr,
+        "dev",
+        &m.interface,
+    ]);
+    run(&["ip", "-n", netns, "link", "set", "lo", "up"])?;
+    run(&["ip", "-n", netns, "link", "set", &m.interface, "up"])?;
+    run(&[
+        "ip",
+        "-n",
+        netns,
+        "route",
+        "replace",
+        "default",
+        "dev",
+        &m.interface,
+    ])?;
+    Ok(())
+}
+
+/// Moves the interface back to this process's namespace (where the node
+/// runs) and deletes `netns`.
+pub fn leave(m: &Membership, netns: &str) {
+    let me = std::process::id().to_string();
+    let _ = run(&["ip", "-n", netns, "link", "set", &m.interface, "netns", &me]);
+    let addr = format!("{}/{}", m.address.addr(), m.cidr.prefix_len());
+    let _ = run(&["ip", "addr", "replace", &addr, "dev", &m.interface]);
+    let _ = run(&["ip", "link", "set", &m.interface, "up"]);
+    let _ = run(&["ip", "netns", "del", netns]);
+}
+
+/// The uid and primary gid of `user` from `/etc/passwd` (or numeric `uid`).
+fn lookup_user(user: &str) -> Option<(u32, u32)> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Some((uid, uid));
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })
+}
+
+/// Runs `command` in the sandbox of the node at `state_dir` as `user` (a
+/// name or uid, never root), without capabilities, then tears the sandbox
+/// down.
+///
+/// # Errors
+/// [`SandboxError`].
+pub fn exec(
+    state_dir: &Path,
+    netns: Option<&str>,
+    user: &str,
+    command: &[String],
+) -> Result<ExitStatus, SandboxError> {
+    let (_, _, m) = StateDir::open(state_dir)?.load()?;
+    let (uid, gid) = lookup_user(user)
+        .ok_or_else(|| SandboxError::Step(format!("look up user {user}"), "no such user".into()))?;
+    if uid == 0 {
+        return Err(SandboxError::Step(
+            "run as root".into(),
+            "the sandboxed command must not run as root".into(),
+        ));
+    }
+    let ns = netns.map_or_else(|| default_netns(&m), str::to_owned);
+    enter(&m, &ns)?;
+    let status = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "setpriv",
+            "--reuid",
+            &uid.to_string(),
+            "--regid",
+            &gid.to_string(),
+            "--clear-groups",
+        ])
+        .args([
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ])
+        .args(command)
+        .env("CORDON_ENCLAVE", m.enclave.as_str())
+        .env("CORDON_MEMBER", m.member.as_str())
+        .status()
+        .map_err(SandboxError::Spawn);
+    leave(&m, &ns);
+    status
+}
