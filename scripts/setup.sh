@@ -9,6 +9,11 @@ need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# A stock WireGuard peer for interoperability tests (no kernel module here),
+# and iperf3 for the data-plane benchmark.
+command -v wireguard-go >/dev/null 2>&1 || need_apt+=(wireguard-go)
+command -v wg >/dev/null 2>&1 || need_apt+=(wireguard-tools)
+command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql-common)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing: ${need_apt[*]}"
