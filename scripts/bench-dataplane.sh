@@ -92,9 +92,13 @@ stock_pair() {
   ip -n "$B" link del "${P}wb" 2>/dev/null || true
 }
 
-measure "raw veth" "$UB"
-stock_pair "boringtun-cli 0.7.1 --threads 1" boringtun-cli --foreground --disable-drop-privileges --threads 1
-stock_pair "wireguard-go (Debian)" wireguard-go -f
+# ONLY=overlay-node skips the peers (while profiling); PERF=1 records the
+# sending node with perf during its measurement.
+if [ -z "${ONLY:-}" ]; then
+  measure "raw veth" "$UB"
+  stock_pair "boringtun-cli 0.7.1 --threads 1" boringtun-cli --foreground --disable-drop-privileges --threads 1
+  stock_pair "wireguard-go (Debian)" wireguard-go -f
+fi
 
 # overlay-node: a real controller in A, two nodes joined with real tokens.
 ip netns exec "$A" "$CTL" serve --listen "$UA:7443" --data-dir "$WORK/ctl" >"$WORK/ctl.log" 2>&1 &
@@ -113,7 +117,18 @@ for side in a b; do
 done
 addr_b=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"].split("/")[0])' "$WORK/state-b/membership.json")
 for _ in $(seq 50); do ip netns exec "$A" ping -c1 -W1 "$addr_b" >/dev/null 2>&1 && break; done
+if [ -n "${PERF:-}" ]; then
+  if [ "$PERF" = stat ]; then
+    perf stat -e 'syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvmsg,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendto,syscalls:sys_enter_futex' \
+      --per-thread -o "${PERF_OUT:-/tmp/overlay-node.stat}" -p "${PIDS[1]},${PIDS[2]}" -- sleep "$((DUR + 1))" >/dev/null 2>&1 &
+  else
+    perf record -F 999 -g -o "${PERF_OUT:-/tmp/overlay-node.perf}" -p "${PIDS[1]}" -- sleep "$((DUR + 1))" >/dev/null 2>&1 &
+  fi
+  PERF_PID=$!
+fi
 measure "overlay-node" "$addr_b"
+[ -n "${PERF:-}" ] && wait "$PERF_PID" || true
+[ -n "${ONLY:-}" ] && { cat "$WORK/results"; exit 0; }
 
 python3 - "$WORK/results" <<'PY'
 import sys

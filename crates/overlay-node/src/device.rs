@@ -1,19 +1,26 @@
 //! The async shell around the peer table: a TUN interface, a UDP socket and
 //! three loops (TUN → peers → UDP, UDP → peers → TUN, timers). The table
-//! does the thinking; these loops only move bytes.
+//! does the thinking; these loops only move bytes, in batches: the TUN
+//! device hands over TCP super-packets (offload) split into a batch of
+//! segments, the table encrypts the batch under one lock, and runs of equal
+//! datagrams to one peer leave in one `sendmsg` (UDP segmentation offload);
+//! the way back reads several coalesced datagram groups per system call
+//! (UDP receive offload) and writes the decrypted packets to the TUN device
+//! coalesced again.
 
+use std::io::IoSliceMut;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 use proto::Netmap;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use crate::tunnel::outbox::Dest;
 use crate::tunnel::{Counters, Outbox, PeerInfo, PeerTable};
 
 /// MTU of the overlay: 1500 minus IPv4 (20), UDP (8) and WireGuard (32) overhead,
@@ -23,6 +30,10 @@ pub const MTU: u16 = 1420;
 const BUF: usize = 65_536;
 /// Socket buffer size asked for (the kernel may cap it at rmem_max).
 const SOCKET_BUFFER: usize = 4 << 20;
+/// Headroom before each packet written to the TUN device (virtio-net header).
+const TUN_OFFSET: usize = 16;
+/// Datagram groups read from the UDP socket per system call.
+const UDP_BATCH: usize = 8;
 
 /// What the device needs to come up.
 #[derive(Debug, Clone)]
@@ -56,7 +67,9 @@ fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
     core.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
+/// A UDP socket with large buffers and, through quinn-udp, segmentation
+/// and receive offload.
+fn udp_socket(port: u16) -> std::io::Result<(UdpSocket, quinn_udp::UdpSocketState)> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     // Large buffers: with the default ~200 KB a burst drops datagrams.
@@ -64,20 +77,161 @@ fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
     s.set_nonblocking(true)?;
     s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
-    UdpSocket::from_std(s.into())
+    let std: std::net::UdpSocket = s.into();
+    let state = quinn_udp::UdpSocketState::new((&std).into())?;
+    Ok((UdpSocket::from_std(std)?, state))
 }
 
-async fn flush(out: &mut Outbox, udp: &UdpSocket, tun: &tun_rs::AsyncDevice) {
-    for (dest, bytes) in out.iter() {
-        let res = match dest {
-            Dest::Network(to) => udp.send_to(bytes, to).await.map(|_| ()),
-            Dest::Tunnel => tun.send(bytes).await.map(|_| ()),
-        };
-        if let Err(e) = res {
-            debug!(error = %e, ?dest, "send failed");
+/// The sockets every loop writes to.
+#[derive(Clone)]
+struct Io {
+    tun: Arc<tun_rs::AsyncDevice>,
+    udp: Arc<UdpSocket>,
+    state: Arc<quinn_udp::UdpSocketState>,
+}
+
+/// Writes an outbox: each datagram run with one `sendmsg`, all tunnel
+/// packets with one coalescing TUN write. Its buffers are reused.
+struct Flusher {
+    gro: tun_rs::GROTable,
+    pool: Vec<Vec<u8>>,
+}
+
+impl Flusher {
+    fn new() -> Self {
+        Self {
+            gro: tun_rs::GROTable::default(),
+            pool: Vec::new(),
         }
     }
-    out.clear();
+
+    async fn flush(&mut self, out: &mut Outbox, io: &Io) {
+        for (to, range, seg) in out.network_runs(io.state.max_gso_segments()) {
+            let contents = out.bytes(&range);
+            let transmit = quinn_udp::Transmit {
+                destination: to,
+                ecn: None,
+                contents,
+                segment_size: (contents.len() > seg).then_some(seg),
+                src_ip: None,
+            };
+            let res = io
+                .udp
+                .async_io(Interest::WRITABLE, || {
+                    io.state.try_send((&*io.udp).into(), &transmit)
+                })
+                .await;
+            if let Err(e) = res {
+                debug!(error = %e, %to, "send failed");
+            }
+        }
+        let mut n = 0;
+        for p in out.tunnel_packets() {
+            if self.pool.len() == n {
+                self.pool.push(Vec::with_capacity(TUN_OFFSET + 2048));
+            }
+            let b = &mut self.pool[n];
+            b.clear();
+            b.resize(TUN_OFFSET, 0);
+            b.extend_from_slice(p);
+            n += 1;
+        }
+        if n > 0 {
+            if let Err(e) = io
+                .tun
+                .send_multiple(&mut self.gro, &mut self.pool[..n], TUN_OFFSET)
+                .await
+            {
+                debug!(error = %e, "TUN write failed");
+            }
+        }
+        out.clear();
+    }
+}
+
+/// TUN → peers → UDP, a batch of segments per read.
+async fn tun_to_udp(core: Arc<Mutex<Core>>, io: Io, stop: CancellationToken) {
+    let mut original = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + BUF];
+    let mut bufs = vec![vec![0u8; 2048]; tun_rs::IDEAL_BATCH_SIZE];
+    let mut sizes = vec![0usize; tun_rs::IDEAL_BATCH_SIZE];
+    let mut out = Outbox::default();
+    let mut flusher = Flusher::new();
+    loop {
+        let n = tokio::select! {
+            () = stop.cancelled() => return,
+            r = io.tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) => match r {
+                Ok(n) => n,
+                Err(e) => { debug!(error = %e, "TUN read failed"); continue; }
+            },
+        };
+        {
+            let mut c = lock(&core);
+            let Core { table, scratch } = &mut *c;
+            for (b, len) in bufs.iter().zip(&sizes).take(n) {
+                table.from_tunnel(&b[..*len], scratch, &mut out);
+            }
+        }
+        flusher.flush(&mut out, &io).await;
+    }
+}
+
+/// UDP → peers → TUN, several coalesced datagram groups per read.
+async fn udp_to_tun(core: Arc<Mutex<Core>>, io: Io, stop: CancellationToken) {
+    let mut bufs = vec![vec![0u8; BUF]; UDP_BATCH];
+    let mut metas = vec![quinn_udp::RecvMeta::default(); UDP_BATCH];
+    let mut out = Outbox::default();
+    let mut flusher = Flusher::new();
+    loop {
+        let recv = io.udp.async_io(Interest::READABLE, || {
+            let mut iovs: Vec<IoSliceMut<'_>> =
+                bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            io.state.recv((&*io.udp).into(), &mut iovs, &mut metas)
+        });
+        let n = tokio::select! {
+            () = stop.cancelled() => return,
+            r = recv => match r {
+                Ok(n) => n,
+                // ICMP errors from the underlay surface here: not fatal.
+                Err(e) => { debug!(error = %e, "UDP read error"); continue; }
+            },
+        };
+        {
+            let mut c = lock(&core);
+            let Core { table, scratch } = &mut *c;
+            let now = Instant::now();
+            for (b, meta) in bufs.iter().zip(&metas).take(n) {
+                let stride = meta.stride.max(1);
+                for datagram in b[..meta.len].chunks(stride) {
+                    table.from_network(datagram, meta.addr, now, scratch, &mut out);
+                }
+            }
+        }
+        flusher.flush(&mut out, &io).await;
+    }
+}
+
+/// WireGuard's timers every 250 ms, the handshake limiter every second.
+async fn timers(core: Arc<Mutex<Core>>, io: Io, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut out = Outbox::default();
+    let mut flusher = Flusher::new();
+    let mut n = 0u32;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        {
+            let mut c = lock(&core);
+            let Core { table, scratch } = &mut *c;
+            table.tick(Instant::now(), scratch, &mut out);
+            n = n.wrapping_add(1);
+            if n % 4 == 0 {
+                table.reset_rate();
+            }
+        }
+        flusher.flush(&mut out, &io).await;
+    }
 }
 
 impl Device {
@@ -90,92 +244,29 @@ impl Device {
         table: PeerTable,
         stop: &CancellationToken,
     ) -> std::io::Result<Self> {
+        // Offload: the kernel hands over TCP super-packets up to 64 KB
+        // (split into segments by recv_multiple) and takes coalesced ones.
         let tun = tun_rs::DeviceBuilder::new()
             .name(&cfg.interface)
             .ipv4(cfg.address, cfg.cidr.prefix_len(), None)
             .mtu(MTU)
+            .offload(true)
             .build_async()?;
-        let tun = Arc::new(tun);
-        let udp = Arc::new(udp_socket(cfg.listen_port)?);
+        let (udp, state) = udp_socket(cfg.listen_port)?;
         let local_addr = udp.local_addr()?;
+        let io = Io {
+            tun: Arc::new(tun),
+            udp: Arc::new(udp),
+            state: Arc::new(state),
+        };
         let core = Arc::new(Mutex::new(Core {
             table,
             scratch: vec![0u8; BUF],
         }));
         let mut tasks = JoinSet::new();
-
-        // TUN → peers → UDP.
-        {
-            let (core, tun, udp, stop) = (core.clone(), tun.clone(), udp.clone(), stop.clone());
-            tasks.spawn(async move {
-                let mut buf = vec![0u8; BUF];
-                let mut out = Outbox::default();
-                loop {
-                    let n = tokio::select! {
-                        () = stop.cancelled() => return,
-                        r = tun.recv(&mut buf) => match r {
-                            Ok(n) => n,
-                            Err(e) => { warn!(error = %e, "TUN read failed"); return; }
-                        },
-                    };
-                    {
-                        let mut c = lock(&core);
-                        let Core { table, scratch } = &mut *c;
-                        table.from_tunnel(&buf[..n], scratch, &mut out);
-                    }
-                    flush(&mut out, &udp, &tun).await;
-                }
-            });
-        }
-        // UDP → peers → TUN.
-        {
-            let (core, tun, udp, stop) = (core.clone(), tun.clone(), udp.clone(), stop.clone());
-            tasks.spawn(async move {
-                let mut buf = vec![0u8; BUF];
-                let mut out = Outbox::default();
-                loop {
-                    let (n, from) = tokio::select! {
-                        () = stop.cancelled() => return,
-                        r = udp.recv_from(&mut buf) => match r {
-                            Ok(x) => x,
-                            // ICMP errors from the underlay surface here: not fatal.
-                            Err(e) => { debug!(error = %e, "UDP read error"); continue; }
-                        },
-                    };
-                    {
-                        let mut c = lock(&core);
-                        let Core { table, scratch } = &mut *c;
-                        table.from_network(&buf[..n], from, Instant::now(), scratch, &mut out);
-                    }
-                    flush(&mut out, &udp, &tun).await;
-                }
-            });
-        }
-        // Timers: WireGuard's every 250 ms, the handshake limiter every second.
-        {
-            let (core, tun, udp, stop) = (core.clone(), tun.clone(), udp.clone(), stop.clone());
-            tasks.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(250));
-                let mut out = Outbox::default();
-                let mut n = 0u32;
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        _ = tick.tick() => {}
-                    }
-                    {
-                        let mut c = lock(&core);
-                        let Core { table, scratch } = &mut *c;
-                        table.tick(Instant::now(), scratch, &mut out);
-                        n = n.wrapping_add(1);
-                        if n % 4 == 0 {
-                            table.reset_rate();
-                        }
-                    }
-                    flush(&mut out, &udp, &tun).await;
-                }
-            });
-        }
+        tasks.spawn(tun_to_udp(core.clone(), io.clone(), stop.clone()));
+        tasks.spawn(udp_to_tun(core.clone(), io.clone(), stop.clone()));
+        tasks.spawn(timers(core.clone(), io, stop.clone()));
         Ok(Self {
             core,
             tasks,
