@@ -45,7 +45,8 @@ impl Hub {
     }
 
     /// Number of members with at least one waiter.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         let map = self.senders.lock().unwrap_or_else(|p| p.into_inner());
         map.values().filter(|tx| tx.receiver_count() > 0).count()
     }

@@ -25,10 +25,10 @@ pub enum Command {
         /// Join token from `overlay-controller token create`.
         #[arg(long, env = "CORDON_JOIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// State dir (default /var/lib/cordon/<enclave>).
+        /// State dir (default `/var/lib/cordon/ENCLAVE`).
         #[arg(long)]
         state_dir: Option<PathBuf>,
-        /// Interface name (default cn-<enclave>).
+        /// Interface name (default `cn-ENCLAVE`).
         #[arg(long)]
         interface: Option<String>,
         /// UDP listen port.
@@ -37,13 +37,16 @@ pub enum Command {
         /// Underlay address:port peers reach this node at.
         #[arg(long)]
         endpoint: Option<SocketAddr>,
+        /// Serve Prometheus metrics on this address (plain HTTP, /metrics).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Run a command in a sandbox that sees only `lo` and the enclave.
     Exec {
         /// State dir of the running node.
         #[arg(long)]
         state_dir: PathBuf,
-        /// Namespace name (default cordon-<interface>).
+        /// Namespace name (default `cordon-INTERFACE`).
         #[arg(long)]
         netns: Option<String>,
         /// User to run the command as (never root).

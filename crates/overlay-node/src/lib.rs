@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod control;
 pub mod device;
+pub mod metrics;
 pub mod run;
 pub mod sandbox;
 pub mod state;

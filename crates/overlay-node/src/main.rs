@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
             interface,
             listen_port,
             endpoint,
+            metrics_listen,
         } => {
             let stop = telemetry::shutdown_on_signal();
             let cfg = UpConfig {
@@ -26,6 +27,7 @@ async fn main() -> ExitCode {
                 interface,
                 listen_port,
                 endpoint,
+                metrics_listen,
             };
             run::up(cfg, stop)
                 .await

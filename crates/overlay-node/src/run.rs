@@ -33,6 +33,8 @@ pub struct UpConfig {
     pub listen_port: u16,
     /// Underlay endpoint to tell the controller.
     pub endpoint: Option<SocketAddr>,
+    /// Where to serve Prometheus metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Why `up` stopped with an error.
@@ -151,6 +153,17 @@ pub async fn up(cfg: UpConfig, stop: CancellationToken) -> Result<(), UpError> {
             run.clone(),
         )?
     };
+    let metrics_task = match cfg.metrics_listen {
+        Some(addr) => {
+            let d = device.clone();
+            let render = move || {
+                let (peers, counters, version) = d.snapshot();
+                crate::metrics::render(&peers, &counters, version)
+            };
+            Some(crate::metrics::serve(addr, render, run.clone()).await?)
+        }
+        None => None,
+    };
     info!(enclave = %m.enclave, member = %m.member, address = %m.address, interface = %m.interface,
           port = device.local_addr.port(), peers = netmap.as_ref().map_or(0, |n| n.peers.len()), "node up");
     println!(
@@ -200,6 +213,9 @@ pub async fn up(cfg: UpConfig, stop: CancellationToken) -> Result<(), UpError> {
     run.cancel();
     let _ = follower.await;
     let _ = uapi_task.await;
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
     if let Ok(d) = std::sync::Arc::try_unwrap(device) {
         d.join().await;
     }

@@ -104,29 +104,9 @@ impl EnclaveView {
         self.members.is_empty()
     }
 
-    /// The member with this id.
-    pub fn member(&self, id: i64) -> Option<&MemberEntry> {
-        self.members.get(&id)
-    }
-
     /// The member with this name.
     pub fn member_by_name(&self, name: &Name) -> Option<&MemberEntry> {
         self.by_name.get(name).and_then(|id| self.members.get(id))
-    }
-
-    /// Every member, in no particular order.
-    pub fn members(&self) -> impl Iterator<Item = &MemberEntry> {
-        self.members.values()
-    }
-
-    /// The chamber protecting the asset named `asset`.
-    pub fn chamber_of(&self, asset: &Name) -> Option<&Chamber> {
-        self.chambers.get(asset)
-    }
-
-    /// Every chamber.
-    pub fn chambers(&self) -> impl Iterator<Item = &Chamber> {
-        self.chambers.values()
     }
 
     /// The next free overlay address.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -118,11 +118,6 @@ impl PeerTable {
             version: 0,
             counters: Counters::default(),
         }
-    }
-
-    /// This member's public key.
-    pub fn public_key(&self) -> PublicKey {
-        PublicKey::from_bytes(self.public.to_bytes())
     }
 
     /// The version of the last netmap applied.
@@ -394,13 +389,5 @@ impl PeerTable {
     /// Resets the global handshake counter (call every second).
     pub fn reset_rate(&self) {
         self.rate.reset_count();
-    }
-
-    /// Time since the last handshake with each peer (for tests and status).
-    pub fn handshake_ages(&self) -> Vec<(Name, Option<Duration>)> {
-        self.peers
-            .values()
-            .map(|p| (p.info.name.clone(), p.tunn.stats().0))
-            .collect()
     }
 }

@@ -211,7 +211,7 @@ async fn nodes_reach_their_enclave_only_and_removal_cuts_off() -> Result<()> {
     let tc = ctl.token("e", "asset", "s2").await?;
     let c = lab.add_host("c")?;
     let state_c = lab.dir.path().join(format!("{}w{}", lab.prefix, c.k));
-    up(&mut lab, &c, Some(&tc), &state_c)?;
+    let node_c = up(&mut lab, &c, Some(&tc), &state_c)?;
     let ip_c = address_of(&lab, &state_c).await?;
     eventually(Duration::from_secs(15), || lab.ping(&a, &ip_c))
         .await
@@ -227,6 +227,28 @@ async fn nodes_reach_their_enclave_only_and_removal_cuts_off() -> Result<()> {
         address_of(&lab, &states[0]).await?,
         ip_a,
         "same address after the restart"
+    );
+    // SIGTERM: the node exits cleanly, its interface and UAPI socket are gone.
+    let c_iface = format!("{}w{}", lab.prefix, c.k);
+    assert!(lab
+        .exec(&c, &["ip", "link", "show", &c_iface])?
+        .status
+        .success());
+    lab.signal(node_c, "-TERM")?;
+    assert!(
+        !lab.exec(&c, &["ip", "link", "show", &c_iface])?
+            .status
+            .success(),
+        "interface removed"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/var/run/wireguard/{c_iface}.sock")).exists(),
+        "UAPI socket removed"
+    );
+    assert!(!state_c.join("node.pid").exists());
+    assert!(
+        state_c.join("membership.json").exists(),
+        "a clean stop keeps the membership for the next start"
     );
     eprintln!("removal reached the peer in {cut_off:?}; restart resumed traffic in {back_in:?}");
     Ok(())
