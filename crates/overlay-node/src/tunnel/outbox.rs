@@ -38,6 +38,7 @@ impl Outbox {
     }
 
     /// Everything queued, in order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (Dest, &[u8])> {
         self.items.iter().map(|(d, r)| (*d, &self.buf[r.clone()]))
     }
@@ -90,11 +91,13 @@ impl Outbox {
     }
 
     /// Number of queued packets.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether nothing is queued.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

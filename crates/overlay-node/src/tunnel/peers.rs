@@ -60,7 +60,8 @@ pub struct PeerInfo {
     pub endpoint: Option<SocketAddr>,
     /// Allowed IPs.
     pub allowed_ips: Vec<Ipv4Net>,
-    /// Wall-clock time of the last completed handshake.
+    /// Wall-clock time of the last completed handshake (filled in by
+    /// [`PeerTable::peers`] from the session, never stored).
     pub last_handshake: Option<SystemTime>,
     /// Bytes received (decrypted).
     pub rx_bytes: u64,
@@ -125,9 +126,17 @@ impl PeerTable {
         self.version
     }
 
-    /// Every peer, sorted by name.
+    /// Every peer, sorted by name, with its last handshake as wall-clock time.
     pub fn peers(&self) -> Vec<PeerInfo> {
-        let mut v: Vec<PeerInfo> = self.peers.values().map(|p| p.info.clone()).collect();
+        let now = SystemTime::now();
+        let mut v: Vec<PeerInfo> = self
+            .peers
+            .values()
+            .map(|p| PeerInfo {
+                last_handshake: p.tunn.stats().0.and_then(|since| now.checked_sub(since)),
+                ..p.info.clone()
+            })
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -359,29 +368,17 @@ impl PeerTable {
                 }
             }
         }
-        Self::note_handshake(peer);
-    }
-
-    fn note_handshake(peer: &mut PeerState) {
-        if let (Some(since), _, _, _, _) = peer.tunn.stats() {
-            peer.info.last_handshake = SystemTime::now().checked_sub(since);
-        }
     }
 
     /// Drives every peer's timers (call every ~250 ms): handshakes,
     /// retransmissions, keepalives, session expiry.
     pub fn tick(&mut self, now: Instant, scratch: &mut [u8], out: &mut Outbox) {
         for p in self.peers.values_mut() {
-            match p.tunn.update_timers(scratch) {
-                TunnResult::WriteToNetwork(b) => {
-                    if let Some(ep) = p.info.endpoint {
-                        out.to_network(ep, b);
-                    }
-                }
-                TunnResult::Err(_) | TunnResult::Done => {}
-                _ => {}
+            if let (TunnResult::WriteToNetwork(b), Some(ep)) =
+                (p.tunn.update_timers(scratch), p.info.endpoint)
+            {
+                out.to_network(ep, b);
             }
-            Self::note_handshake(p);
         }
         self.sources.forget_idle(now);
     }
