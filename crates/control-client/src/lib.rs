@@ -9,4 +9,5 @@ mod client;
 mod pin;
 
 pub use client::{Client, ClientError, Trust};
+pub use hyper::{Method, StatusCode};
 pub use pin::fingerprint;

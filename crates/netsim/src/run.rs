@@ -1,0 +1,635 @@
+//! Bringing a topology up with the real binaries and probing it.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use proto::api::{Chamber, CreateEnclave};
+use proto::{Name, Netmap};
+use tokio::sync::Semaphore;
+
+use crate::admin::Admin;
+use crate::agent::Op;
+use crate::agent_client::AgentClient;
+use crate::expect::{self, Probe, Via};
+use crate::lab::{self, Lab, Ns};
+use crate::report::{Outcome, Report};
+use crate::topology::Topology;
+
+/// The controller's HTTPS port in its namespace.
+const CONTROLLER_PORT: u16 = 7443;
+/// First WireGuard port on a host (one per membership on it).
+const FIRST_WG_PORT: u16 = 51820;
+/// How long one probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Probes in flight at once.
+const PROBE_CONCURRENCY: usize = 256;
+/// Probes in flight at once when retrying.
+const RETRY_CONCURRENCY: usize = 16;
+
+/// Where the binaries are.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    /// `overlay-controller`.
+    pub controller: PathBuf,
+    /// `overlay-node`.
+    pub node: PathBuf,
+    /// This binary (run as the agent).
+    pub netsim: PathBuf,
+}
+
+impl Bins {
+    /// Looks next to this executable (and one level up, for test binaries
+    /// in `target/*/deps`), or in `CORDON_BIN_DIR`.
+    ///
+    /// # Errors
+    /// When a binary is missing, naming what to build.
+    pub fn find(netsim: PathBuf) -> Result<Self> {
+        let mut dirs = vec![];
+        if let Some(d) = std::env::var_os("CORDON_BIN_DIR") {
+            dirs.push(PathBuf::from(d));
+        }
+        if let Some(d) = netsim.parent() {
+            dirs.push(d.to_path_buf());
+            if let Some(up) = d.parent() {
+                dirs.push(up.to_path_buf());
+            }
+        }
+        let find = |name: &str| {
+            dirs.iter()
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+                .with_context(|| {
+                    format!("{name} not found next to netsim (build the workspace: `cargo build --workspace`, or set CORDON_BIN_DIR)")
+                })
+        };
+        Ok(Self {
+            controller: find("overlay-controller")?,
+            node: find("overlay-node")?,
+            netsim,
+        })
+    }
+}
+
+/// One membership as it runs.
+#[derive(Debug, Clone)]
+pub struct MemberRun {
+    /// Member name.
+    pub name: Name,
+    /// Enclave.
+    pub enclave: Name,
+    /// Index of its host.
+    pub host: usize,
+    /// Its overlay address.
+    pub addr: Ipv4Addr,
+    /// Its interface.
+    pub iface: String,
+    /// Its node's state dir.
+    pub state_dir: PathBuf,
+    /// Its WireGuard port.
+    pub port: u16,
+    /// The node process.
+    pub node_proc: usize,
+    /// Its sandbox namespace, for sandboxed agents.
+    pub sandbox_ns: Option<String>,
+}
+
+/// A topology brought up, ready to probe. Fields drop in order: agents
+/// first (closing their stdin ends them), then the lab.
+pub struct Running {
+    host_agents: Vec<Arc<AgentClient>>,
+    sandbox_agents: HashMap<usize, Arc<AgentClient>>,
+    /// The admin API session.
+    pub admin: Admin,
+    /// The topology.
+    pub topo: Topology,
+    /// Per member, in [`Topology::members`] order.
+    pub members: Vec<MemberRun>,
+    /// The host namespaces, in topology order.
+    pub hosts: Vec<Ns>,
+    /// The controller's namespace.
+    pub controller_ns: Ns,
+    /// The controller process.
+    pub controller_proc: usize,
+    /// The binaries.
+    pub bins: Bins,
+    /// The join tokens used, per member (spent: for the attack scenarios).
+    pub spent_tokens: Vec<String>,
+    /// The namespaces, processes and files.
+    pub lab: Lab,
+}
+
+fn say(quiet: bool, msg: &str) {
+    if !quiet {
+        eprintln!("netsim: {msg}");
+    }
+}
+
+async fn wait_for<F: FnMut() -> Result<bool>>(
+    what: &str,
+    within: Duration,
+    mut f: F,
+) -> Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if f()? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The interface name of member `i` of run `pid`: unique on the machine,
+/// because the UAPI socket directory (`/var/run/wireguard`) is shared by
+/// every namespace.
+fn iface_name(pid: u32, i: usize) -> String {
+    format!("n{pid}m{i}")
+}
+
+impl Running {
+    /// Builds the underlay, starts the controller, creates enclaves and
+    /// chambers, joins every member with its own token, starts the agents
+    /// and services, and waits until every node has its enclave's current
+    /// netmap.
+    ///
+    /// # Errors
+    /// When a step fails; everything made so far is removed.
+    pub async fn start(topo: Topology, bins: Bins, quiet: bool) -> Result<Self> {
+        let t0 = Instant::now();
+        let mut lab = Lab::new()?;
+        // The agent runs as `nobody` in sandboxes: give it a copy it can run.
+        let agent_bin = lab.dir.join("netsim-agent");
+        std::fs::copy(&bins.netsim, &agent_bin).context("copying the agent binary")?;
+        set_mode(&agent_bin, 0o755)?;
+        set_mode(&lab.dir, 0o711)?;
+
+        // Controller.
+        let controller_ns = lab.add_ns("controller")?;
+        let data = lab.dir.join("controller");
+        let listen = format!("{}:{CONTROLLER_PORT}", controller_ns.addr);
+        let ctl_bin = bins.controller.display().to_string();
+        let data_s = data.display().to_string();
+        let controller_proc = lab.spawn(
+            "controller",
+            &controller_ns.name,
+            &[
+                &ctl_bin,
+                "serve",
+                "--listen",
+                &listen,
+                "--data-dir",
+                &data_s,
+            ],
+            &[],
+        )?;
+        let token_file = data.join("admin.token");
+        let ca_file = data.join("ca.pem");
+        wait_for("the controller to start", Duration::from_secs(20), || {
+            if let Some(st) = lab.exited(controller_proc) {
+                bail!(
+                    "the controller exited ({st}):\n{}",
+                    lab.log_tail("controller", 20)
+                );
+            }
+            Ok(token_file.exists()
+                && ca_file.exists()
+                && std::net::TcpStream::connect_timeout(
+                    &std::net::SocketAddr::from((controller_ns.addr, CONTROLLER_PORT)),
+                    Duration::from_millis(200),
+                )
+                .is_ok())
+        })
+        .await?;
+        let admin = Admin::new(
+            &format!("https://{listen}"),
+            &std::fs::read(&ca_file)?,
+            std::fs::read_to_string(&token_file)?.trim().to_owned(),
+        )?;
+        say(
+            quiet,
+            &format!(
+                "controller up at https://{listen} ({:.1}s)",
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+
+        // Enclaves and chambers, through the API.
+        for e in &topo.enclaves {
+            admin
+                .create_enclave(&CreateEnclave {
+                    name: e.name.clone(),
+                    cidr: e.cidr,
+                    agent_to_agent: Some(e.agent_to_agent),
+                })
+                .await?;
+            for c in &e.chambers {
+                admin
+                    .create_chamber(
+                        &e.name,
+                        &Chamber {
+                            name: c.name.clone(),
+                            asset: c.asset.clone(),
+                            allow: c.allow.clone(),
+                        },
+                    )
+                    .await?;
+            }
+        }
+
+        // Hosts and nodes.
+        let mut hosts = vec![];
+        for h in &topo.hosts {
+            hosts.push(lab.add_ns(h.name.as_str())?);
+        }
+        let node_bin = bins.node.display().to_string();
+        let mut members = vec![];
+        let mut per_host = vec![0u16; hosts.len()];
+        let mut spent_tokens = vec![];
+        for (i, p) in topo.members().into_iter().enumerate() {
+            let m = p.spec;
+            let token = admin.token(&m.enclave, m.role, &m.name, 600).await?;
+            let iface = iface_name(std::process::id(), i);
+            let port = FIRST_WG_PORT + per_host[p.host];
+            per_host[p.host] += 1;
+            let state_dir = lab.dir.join("nodes").join(m.name.as_str());
+            let endpoint = format!("{}:{port}", hosts[p.host].addr);
+            let node_proc = lab.spawn(
+                &format!("node-{}", m.name),
+                &hosts[p.host].name.clone(),
+                &[
+                    &node_bin,
+                    "up",
+                    "--state-dir",
+                    &state_dir.display().to_string(),
+                    "--interface",
+                    &iface,
+                    "--listen-port",
+                    &port.to_string(),
+                    "--endpoint",
+                    &endpoint,
+                ],
+                // The token goes in the environment, not on the command line.
+                &[("CORDON_JOIN_TOKEN", &token)],
+            )?;
+            spent_tokens.push(token);
+            members.push(MemberRun {
+                name: m.name.clone(),
+                enclave: m.enclave.clone(),
+                host: p.host,
+                addr: Ipv4Addr::UNSPECIFIED,
+                iface,
+                state_dir,
+                port,
+                node_proc,
+                sandbox_ns: None,
+            });
+        }
+        for m in &mut members {
+            wait_node_up(&mut lab, m).await?;
+        }
+        say(
+            quiet,
+            &format!(
+                "{} nodes joined ({:.1}s)",
+                members.len(),
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+
+        // Agents: one per host namespace, one per sandbox.
+        let agent_s = agent_bin.display().to_string();
+        let mut host_agents = vec![];
+        for h in &hosts {
+            let label = format!("agent-{}", h.name);
+            let child = lab.spawn_piped(&label, &h.name, &[&agent_s, "agent"])?;
+            host_agents.push(Arc::new(AgentClient::attach(&label, child)?));
+        }
+        let mut sandbox_agents = HashMap::new();
+        for (i, p) in topo.members().iter().enumerate() {
+            if !p.spec.sandbox {
+                continue;
+            }
+            let m = &mut members[i];
+            let sb = lab.ns_name(&format!("sb-{}", m.name));
+            let label = format!("sandbox-{}", m.name);
+            let child = lab.spawn_piped(
+                &label,
+                &hosts[m.host].name.clone(),
+                &[
+                    &node_bin,
+                    "exec",
+                    "--state-dir",
+                    &m.state_dir.display().to_string(),
+                    "--netns",
+                    &sb,
+                    "--",
+                    &agent_s,
+                    "agent",
+                ],
+            )?;
+            m.sandbox_ns = Some(sb);
+            sandbox_agents.insert(i, Arc::new(AgentClient::attach(&label, child)?));
+        }
+        let run = Running {
+            host_agents,
+            sandbox_agents,
+            admin,
+            topo,
+            members,
+            hosts,
+            controller_ns,
+            controller_proc,
+            bins,
+            spent_tokens,
+            lab,
+        };
+        // Services (this also proves every agent and sandbox is up).
+        let specs: Vec<_> = run
+            .topo
+            .members()
+            .iter()
+            .map(|p| p.spec.services.clone())
+            .collect();
+        for (i, services) in specs.into_iter().enumerate() {
+            let a = run.agent(i);
+            let ans = a
+                .call(Op::Listen {
+                    addr: run.members[i].addr,
+                    services,
+                })
+                .await?;
+            if !ans.ok {
+                bail!("{}: {}", run.members[i].name, ans.detail);
+            }
+        }
+        run.wait_converged(Duration::from_secs(30)).await?;
+        say(
+            quiet,
+            &format!("netmaps converged ({:.1}s)", t0.elapsed().as_secs_f64()),
+        );
+        Ok(run)
+    }
+
+    /// The agent that speaks for member `i`.
+    fn agent(&self, i: usize) -> &Arc<AgentClient> {
+        self.sandbox_agents
+            .get(&i)
+            .unwrap_or(&self.host_agents[self.members[i].host])
+    }
+
+    /// Waits until every node's saved netmap lists exactly the peers the
+    /// controller's topology view gives it.
+    ///
+    /// # Errors
+    /// When they do not within `within`.
+    pub async fn wait_converged(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut want: HashMap<Name, Vec<Name>> = HashMap::new();
+            for e in &self.topo.enclaves {
+                for entry in self.admin.topology(&e.name).await?.members {
+                    want.insert(entry.name, entry.peers);
+                }
+            }
+            let behind: Vec<&MemberRun> = self
+                .members
+                .iter()
+                .filter(|m| {
+                    let mut have: Vec<Name> = read_netmap(&m.state_dir)
+                        .map(|n| n.peers.into_iter().map(|p| p.name).collect())
+                        .unwrap_or_default();
+                    have.sort();
+                    want.get(&m.name) != Some(&have)
+                })
+                .collect();
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let names: Vec<String> = behind.iter().map(|m| m.name.to_string()).collect();
+                bail!(
+                    "netmaps did not converge within {within:?}: {} behind",
+                    names.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How member `i` sends a probe: its agent, and for members sharing
+    /// a host namespace, the interface and source address to bind.
+    fn route(&self, i: usize, via: Via) -> (Arc<AgentClient>, Option<String>, Option<Ipv4Addr>) {
+        let m = &self.members[i];
+        let agent = self.agent(i).clone();
+        if m.sandbox_ns.is_some() || via == Via::Underlay {
+            (agent, None, None)
+        } else {
+            (agent, Some(m.iface.clone()), Some(m.addr))
+        }
+    }
+
+    /// Runs one probe from member `from`, optionally with another source
+    /// address (for spoofing); returns (answered, detail).
+    ///
+    /// # Errors
+    /// When the agent is gone.
+    pub async fn probe_one(&self, p: &Probe, src: Option<Ipv4Addr>) -> Result<(bool, String)> {
+        let (agent, device, own_src) = self.route(p.from, p.via);
+        let dst = match p.via {
+            Via::Overlay => self.members[p.to].addr,
+            Via::Underlay => self.hosts[self.members[p.to].host].addr,
+        };
+        let a = agent
+            .call(Op::Probe {
+                dst,
+                service: p.service,
+                device,
+                src: src.or(own_src),
+                timeout_ms: u64::try_from(PROBE_TIMEOUT.as_millis())?,
+            })
+            .await?;
+        Ok((a.ok, a.detail))
+    }
+
+    /// The agent of host `h`'s namespace (root there).
+    pub fn agent_of_host(&self, h: usize) -> Arc<AgentClient> {
+        self.host_agents[h].clone()
+    }
+
+    /// The agent of member `i` (for attack steps run from its context).
+    pub fn agent_of(&self, i: usize) -> Arc<AgentClient> {
+        self.agent(i).clone()
+    }
+
+    /// Probes every (source, destination, service) of the topology and
+    /// compares with the model. Probes expected to succeed that failed get
+    /// two more tries after the first wave (the first packet may wait for a
+    /// handshake, and 2 cores may be busy); a probe expected to fail is never
+    /// retried: one success is a breach.
+    ///
+    /// # Errors
+    /// When an agent is gone.
+    pub async fn check(self: &Arc<Self>) -> Result<Report> {
+        let probes: Vec<(usize, Probe)> =
+            expect::probes(&self.topo).into_iter().enumerate().collect();
+        let mut done = self.probe_batch(probes, PROBE_CONCURRENCY).await?;
+        // Second chance for probes expected to pass, after the first wave's
+        // handshakes, a few at a time.
+        for _ in 0..2 {
+            let again: Vec<(usize, Probe)> = done
+                .iter()
+                .filter(|(_, o)| o.probe.expected && !o.reachable)
+                .map(|(k, o)| (*k, o.probe.clone()))
+                .collect();
+            if again.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for (k, o) in self.probe_batch(again, RETRY_CONCURRENCY).await? {
+                if let Some(slot) = done.iter_mut().find(|(j, _)| *j == k) {
+                    slot.1 = o;
+                }
+            }
+        }
+        done.sort_by_key(|(k, _)| *k);
+        Ok(Report::new(
+            &self.topo,
+            &self.members,
+            done.into_iter().map(|(_, o)| o).collect(),
+        ))
+    }
+
+    async fn probe_batch(
+        self: &Arc<Self>,
+        probes: Vec<(usize, Probe)>,
+        concurrency: usize,
+    ) -> Result<Vec<(usize, Outcome)>> {
+        let sem = Arc::new(Semaphore::new(concurrency));
+        let mut set = tokio::task::JoinSet::new();
+        for (k, p) in probes {
+            let run = self.clone();
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let res = run.probe_one(&p, None).await;
+                (k, p, res)
+            });
+        }
+        let mut out = vec![];
+        while let Some(r) = set.join_next().await {
+            let (k, probe, res) = r?;
+            let (reachable, detail) = res?;
+            out.push((
+                k,
+                Outcome {
+                    probe,
+                    reachable,
+                    detail,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Stops member `i`'s node (SIGTERM or SIGKILL) and starts it again
+    /// from its state dir with extra environment; waits until it is up.
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub async fn restart_node(&mut self, i: usize, sig: &str, env: &[(&str, &str)]) -> Result<()> {
+        let m = self.members[i].clone();
+        self.lab.signal(m.node_proc, sig).await?;
+        let node = self.bins.node.display().to_string();
+        let host = self.hosts[m.host].name.clone();
+        let proc = self.lab.spawn(
+            &format!("node-{}-restart", m.name),
+            &host,
+            &[
+                &node,
+                "up",
+                "--state-dir",
+                &m.state_dir.display().to_string(),
+            ],
+            env,
+        )?;
+        self.members[i].node_proc = proc;
+        wait_node_up(&mut self.lab, &mut self.members[i]).await
+    }
+
+    /// Index of the member named `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.members.iter().position(|m| m.name.as_str() == name)
+    }
+
+    /// Runs `ip ARGS` in member `i`'s namespace (its sandbox if it has one).
+    ///
+    /// # Errors
+    /// When `ip` fails.
+    pub fn ip_in(&self, i: usize, args: &[&str]) -> Result<()> {
+        let m = &self.members[i];
+        let ns = m
+            .sandbox_ns
+            .clone()
+            .unwrap_or_else(|| self.hosts[m.host].name.clone());
+        let mut full = vec!["-n", ns.as_str()];
+        full.extend_from_slice(args);
+        lab::ip(&full)
+    }
+}
+
+/// Reads a node's saved netmap.
+pub fn read_netmap(state_dir: &Path) -> Option<Netmap> {
+    serde_json::from_slice(&std::fs::read(state_dir.join("netmap.json")).ok()?).ok()
+}
+
+async fn wait_node_up(lab: &mut Lab, m: &mut MemberRun) -> Result<()> {
+    let pid_file = m.state_dir.join("node.pid");
+    let label = format!("node-{}", m.name);
+    let proc = m.node_proc;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(st) = lab.exited(proc) {
+            bail!("{label} exited ({st}):\n{}", lab.log_tail(&label, 20));
+        }
+        if let (Ok(pid), Some(n)) = (
+            std::fs::read_to_string(&pid_file),
+            read_netmap(&m.state_dir),
+        ) {
+            // The pid file of a stopped predecessor does not count.
+            if lab.pid(proc).is_some_and(|p| pid.trim() == p.to_string()) {
+                m.addr = n.address.addr();
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{label} did not come up within 20 s:\n{}",
+                lab.log_tail(&label, 20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_fit_ifnamsiz() {
+        assert_eq!(iface_name(4_194_304, 199), "n4194304m199");
+        assert!(iface_name(u32::MAX, 999).len() <= 15);
+    }
+}
