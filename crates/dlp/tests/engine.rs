@@ -1,0 +1,312 @@
+//! The engine through its public API: every evasion, the batch path across
+//! chunk boundaries, streaming, redaction, custom rules and hostile input.
+
+use base64::Engine as _;
+use dlp::rules::{self, Rule};
+use dlp::{redact, Engine, StreamScanner};
+
+const KEY: &str = "AKIAQWERTYUIOPASDFGH";
+
+fn builtin() -> Engine {
+    Engine::new(&rules::builtin().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn rules_of(engine: &Engine, hay: &[u8]) -> Vec<String> {
+    engine.scan(hay).into_iter().map(|f| f.rule).collect()
+}
+
+fn finds(hay: &[u8], rule: &str) -> bool {
+    rules_of(&builtin(), hay).iter().any(|r| r == rule)
+}
+
+#[test]
+fn every_evasion_is_seen_through() {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("key {KEY} end"));
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("~~~ {KEY} ~~~"));
+    let cases: Vec<(&str, String)> = vec![
+        ("plain", format!("x {KEY} y")),
+        ("base64", format!("blob {b64} end")),
+        ("base64url", format!("blob {b64url} end")),
+        (
+            "data URL",
+            format!("<img src=\"data:text/plain;base64,{b64}\">"),
+        ),
+        (
+            "gemini inlineData",
+            format!(
+                r#"{{"contents":[{{"parts":[{{"inlineData":{{"mimeType":"text/plain","data":"{b64}"}}}}]}}]}}"#
+            ),
+        ),
+        (
+            "anthropic document",
+            format!(
+                r#"{{"type":"document","source":{{"type":"base64","media_type":"text/plain","data":"{b64}"}}}}"#
+            ),
+        ),
+        (
+            "json \\u escapes",
+            KEY.chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect(),
+        ),
+        ("hex", hex::encode(format!("the key is {KEY} ok"))),
+        (
+            "percent",
+            KEY.bytes().map(|b| format!("%{b:02X}")).collect(),
+        ),
+        (
+            "fullwidth (NFKC)",
+            KEY.chars()
+                .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
+                .collect(),
+        ),
+        (
+            "zero-width",
+            KEY.chars().flat_map(|c| [c, '\u{200B}']).collect(),
+        ),
+        (
+            "bidi controls",
+            format!(
+                "\u{202E}{}\u{202C}",
+                KEY.chars()
+                    .flat_map(|c| [c, '\u{2066}'])
+                    .collect::<String>()
+            ),
+        ),
+        (
+            "tag characters",
+            KEY.chars().flat_map(|c| [c, '\u{E0020}']).collect(),
+        ),
+        (
+            "base64 in base64",
+            base64::engine::general_purpose::STANDARD.encode(format!("inner {b64} inner")),
+        ),
+    ];
+    for (how, text) in cases {
+        let found = builtin().scan(text.as_bytes());
+        let f = found
+            .iter()
+            .find(|f| f.rule == "aws-access-key-id")
+            .unwrap_or_else(|| panic!("{how}: not found in {text:?}: {found:?}"));
+        assert!(f.end <= text.len() && f.start < f.end, "{how}: span {f:?}");
+        assert!(
+            !f.excerpt.contains(KEY),
+            "{how}: excerpt leaks {}",
+            f.excerpt
+        );
+        if how != "plain" {
+            assert!(!f.decoded.is_empty(), "{how}: decoder path missing");
+        }
+    }
+}
+
+#[test]
+fn validators_and_allow_lists_cut_false_positives() {
+    assert!(finds(b"card 4111 1111 1111 1111 on file", "payment-card"));
+    assert!(!finds(b"card 4111 1111 1111 1112 on file", "payment-card"));
+    assert!(finds(b"ssn 123-45-6789", "us-ssn"));
+    assert!(!finds(b"ssn 666-45-6789", "us-ssn"));
+    assert!(finds(b"IBAN GB82 WEST 1234 5698 7654 32.", "iban"));
+    assert!(!finds(b"IBAN GB82 WEST 1234 5698 7654 33.", "iban"));
+    assert!(!finds(b"AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"));
+    assert!(!finds(b"mail jane@example.com", "email-address"));
+    assert!(finds(b"mail jane@corp.io", "email-address"));
+    assert!(finds(b"host 10.1.2.3 up", "ipv4-address"));
+    assert!(!finds(b"version 1.2.3 released 2026-11-27", "ipv4-address"));
+    assert!(!finds(
+        br#"{"max_tokens": 4096, "token_count": "abcdefabcdefabcdef"}"#,
+        "generic-secret-assignment"
+    ));
+    assert!(finds(
+        br#"api_key = "q8Zr2Lw9Xv4Tn7Bm3Kp6Hs1Yd5Fg0Jc""#,
+        "generic-secret-assignment"
+    ));
+    assert!(finds(
+        b"postgres://app:S3cr3tPassw0rd@db:5432/x",
+        "connection-string"
+    ));
+    assert!(!finds(
+        b"postgres://app:${DB_PASSWORD}@db:5432/x",
+        "connection-string"
+    ));
+}
+
+#[test]
+fn custom_literal_rules_respect_case() {
+    let custom = rules::parse(
+        r#"
+        [[rule]]
+        id = "codename"
+        severity = "high"
+        kind = "literal"
+        patterns = ["BLUEFIN", "tapeout-q3"]
+        [[rule]]
+        id = "codename-any-case"
+        severity = "high"
+        kind = "literal"
+        ignore_case = true
+        patterns = ["orca"]
+        "#,
+        "custom",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = Engine::new(&custom).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rules_of(&e, b"project BLUEFIN and tapeout-q3"),
+        vec!["codename", "codename"]
+    );
+    assert!(rules_of(&e, b"project bluefin").is_empty());
+    assert_eq!(
+        rules_of(&e, b"ORCA Orca orca"),
+        vec!["codename-any-case"; 3]
+    );
+}
+
+#[test]
+fn batch_finds_matches_across_chunk_boundaries_exactly_once() {
+    let e = builtin();
+    let chunk = dlp::scan::CHUNK;
+    let mut big = vec![b'.'; 3 * chunk + 100];
+    let mut planted = vec![];
+    for at in [
+        chunk - 40,
+        chunk - 8,
+        2 * chunk - KEY.len() / 2,
+        2 * chunk + 30,
+        3 * chunk + 50,
+    ] {
+        big[at - 1] = b' ';
+        big[at..at + KEY.len()].copy_from_slice(KEY.as_bytes());
+        big[at + KEY.len()] = b' ';
+        planted.push(at);
+    }
+    let batch = e.scan_batch(&[&big, b"tiny AKIAZZZZZZZZZZZZZZZZ x"]);
+    let spans: Vec<usize> = batch[0]
+        .iter()
+        .filter(|f| f.rule == "aws-access-key-id")
+        .map(|f| f.start)
+        .collect();
+    assert_eq!(spans, planted, "{:?}", batch[0]);
+    assert_eq!(batch[1].len(), 1);
+    // Same as the single-threaded scan.
+    let single: Vec<(usize, String)> = e
+        .scan(&big)
+        .into_iter()
+        .map(|f| (f.start, f.rule))
+        .collect();
+    let parallel: Vec<(usize, String)> =
+        batch[0].iter().map(|f| (f.start, f.rule.clone())).collect();
+    assert_eq!(single, parallel);
+}
+
+#[test]
+fn streaming_never_releases_a_secret_before_reporting_it() {
+    let e = builtin();
+    let text = format!(
+        "{} here is the key {KEY} and more text {}",
+        "a".repeat(700),
+        "b".repeat(900)
+    );
+    for piece in [1usize, 3, 7, 64] {
+        let mut s = StreamScanner::new(&e, 0);
+        let mut released = Vec::new();
+        let mut found = vec![];
+        for c in text.as_bytes().chunks(piece) {
+            let step = s.push(c);
+            if !step.findings.is_empty() {
+                found.extend(step.findings);
+                // The caller stops here: what went out so far must be clean.
+                assert!(
+                    !String::from_utf8_lossy(&released).contains("AKIA"),
+                    "piece {piece}"
+                );
+            }
+            released.extend(step.release);
+        }
+        let last = s.finish();
+        found.extend(last.findings);
+        released.extend(last.release);
+        assert_eq!(found.len(), 1, "piece {piece}: {found:?}");
+        assert_eq!(found[0].start, text.find(KEY).unwrap_or(0));
+        assert_eq!(
+            released,
+            text.as_bytes(),
+            "piece {piece}: everything is released in order"
+        );
+    }
+}
+
+#[test]
+fn redaction_replaces_only_the_spans() {
+    let e = builtin();
+    let text = format!("a {KEY} b ghp_{} c", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8");
+    let found = e.scan(text.as_bytes());
+    assert_eq!(found.len(), 2, "{found:?}");
+    let out = String::from_utf8(redact(text.as_bytes(), &found)).unwrap_or_default();
+    assert_eq!(
+        out,
+        "a [REDACTED:aws-access-key-id] b [REDACTED:github-token] c"
+    );
+    assert_eq!(redact(b"clean", &[]), b"clean");
+}
+
+#[test]
+fn fingerprint_rules_name_the_protected_document() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rtl: String = (0..80)
+        .map(|i| format!("  always @(posedge clk) q{i} <= d{i} ^ k{} ;\n", i * 7 % 13))
+        .collect();
+    std::fs::write(dir.path().join("alu.v"), &rtl).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("notes.md"), "nothing to see").unwrap_or_else(|e| panic!("{e}"));
+    let rule = format!(
+        "[[rule]]\nid = \"rtl\"\nseverity = \"critical\"\nkind = \"fingerprint\"\ndir = {:?}\nguarantee_tokens = 40\n",
+        dir.path().display().to_string()
+    );
+    let e = Engine::new(&rules::parse(&rule, "t").unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let excerpt: String = rtl.lines().skip(30).take(5).collect::<Vec<_>>().join("\n");
+    let prompt = format!("Can you optimise this?\n{excerpt}\nthanks");
+    let found = e.scan(prompt.as_bytes());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].document.as_deref(), Some("alu.v"));
+    assert!(e.scan(b"always @(posedge clk) begin end").is_empty());
+    // A missing directory is a clear error.
+    let bad = rule.replace(&dir.path().display().to_string(), "/nonexistent/cordon");
+    assert!(Engine::new(&rules::parse(&bad, "t").unwrap_or_else(|e| panic!("{e}"))).is_err());
+}
+
+#[test]
+fn hostile_input_is_bounded_and_never_panics() {
+    let e = builtin();
+    assert!(e.scan(b"").is_empty());
+    // Invalid UTF-8 around a secret.
+    let mut bad = vec![0xff, 0xfe, 0xc3];
+    bad.extend_from_slice(format!(" {KEY} ").as_bytes());
+    bad.extend_from_slice(&[0xed, 0xa0, 0x80]);
+    assert_eq!(rules_of(&e, &bad), vec!["aws-access-key-id"]);
+    // One huge line.
+    let huge = vec![b'a'; 8 << 20];
+    assert!(e.scan(&huge).is_empty());
+    // A decode bomb: base64 nested 12 deep (scanned to the depth limit).
+    let mut nested = format!("x {KEY} x");
+    for _ in 0..12 {
+        nested = base64::engine::general_purpose::STANDARD.encode(nested);
+    }
+    let _ = e.scan(nested.as_bytes());
+    // Escapes everywhere.
+    let esc = "\\u0041%41".repeat(200_000);
+    let _ = e.scan(esc.as_bytes());
+    // Rules that do not compile are errors, not panics.
+    let broken = rules::parse("[[rule]]\nid = \"x\"\nseverity = \"low\"\nkind = \"regex\"\npattern = \"(\"\nkeywords = [\"x\"]", "t")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(Engine::new(&broken).is_err());
+    let twice: Vec<Rule> = rules::builtin()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .take(1)
+        .cycle()
+        .take(2)
+        .collect();
+    assert!(Engine::new(&twice).is_err());
+}
