@@ -501,50 +501,59 @@ pub(crate) struct Cluster {
 pub(crate) fn digit_clusters(hay: &[u8], min: usize) -> Vec<Cluster> {
     let mut out = vec![];
     let n = hay.len();
-    let mut i = 0;
-    while i < n {
-        if !hay[i].is_ascii_digit() {
-            // Jump to the next digit, 32 bytes at a time.
-            if i + 32 <= n {
-                let m = digit_mask(&hay[i..i + 32]);
-                i += if m == 0 {
-                    32
-                } else {
-                    m.trailing_zeros() as usize
-                };
-            } else {
-                i += 1;
-            }
-            continue;
+    // Where the next cluster may start (the previous one ended before).
+    let mut resume = 0;
+    let mut block = 0;
+    while block < n {
+        let end = (block + 32).min(n);
+        let mut mask = digit_mask(&hay[block..end]);
+        // Drop digits inside the previous cluster.
+        if resume > block {
+            let skip = resume - block;
+            mask = if skip >= 32 { 0 } else { mask & (u32::MAX << skip) };
         }
-        let mut c = Cluster {
-            start: i,
-            end: i,
-            digits: 0,
-            dots: 0,
-        };
-        let mut j = i;
-        loop {
-            while j < n && hay[j].is_ascii_digit() {
-                c.digits += 1;
-                j += 1;
+        while mask != 0 {
+            let i = block + mask.trailing_zeros() as usize;
+            let c = cluster_at(hay, i);
+            if c.digits >= min {
+                out.push(c);
             }
-            c.end = j;
-            let mut k = j;
-            while k < n && k - j < 2 && is_sep(hay[k]) {
-                k += 1;
-            }
-            if k > j && k < n && hay[k].is_ascii_digit() {
-                c.dots += hay[j..k].iter().filter(|&&b| b == b'.').count();
-                j = k;
-            } else {
+            resume = c.end;
+            if resume >= end {
                 break;
             }
+            mask &= u32::MAX << (resume - block);
         }
-        if c.digits >= min {
-            out.push(c);
-        }
-        i = c.end.max(i + 1);
+        block = end;
     }
     out
+}
+
+/// The cluster starting with the digit at `i`.
+fn cluster_at(hay: &[u8], i: usize) -> Cluster {
+    let n = hay.len();
+    let mut c = Cluster {
+        start: i,
+        end: i,
+        digits: 0,
+        dots: 0,
+    };
+    let mut j = i;
+    loop {
+        while j < n && hay[j].is_ascii_digit() {
+            c.digits += 1;
+            j += 1;
+        }
+        c.end = j;
+        let mut k = j;
+        while k < n && k - j < 2 && is_sep(hay[k]) {
+            k += 1;
+        }
+        if k > j && k < n && hay[k].is_ascii_digit() {
+            c.dots += hay[j..k].iter().filter(|&&b| b == b'.').count();
+            j = k;
+        } else {
+            return c;
+        }
+    }
 }
