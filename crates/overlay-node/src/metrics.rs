@@ -56,6 +56,7 @@ pub fn render(peers: &[PeerInfo], c: &Counters, version: u64) -> String {
     for (reason, n) in [
         ("no_route", c.no_route),
         ("not_ipv4", c.not_ipv4),
+        ("oversized", c.oversized),
         ("spoofed_source", c.spoofed_source),
         ("malformed", c.malformed),
         ("unknown_peer", c.unknown_peer),

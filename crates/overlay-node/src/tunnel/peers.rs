@@ -33,6 +33,9 @@ pub struct Counters {
     pub no_route: u64,
     /// Outbound packets that are not IPv4.
     pub not_ipv4: u64,
+    /// Packets too large to encrypt or datagrams too large to decrypt into
+    /// the buffer (boringtun panics instead of refusing them).
+    pub oversized: u64,
     /// Inbound packets whose inner source is outside the sender's allowed IPs.
     pub spoofed_source: u64,
     /// Datagrams that are not WireGuard messages (too short, unknown type).
@@ -257,6 +260,11 @@ impl PeerTable {
     /// A packet read from the TUN device: encrypt it for the peer that owns
     /// its destination, or answer "host unreachable" if none does.
     pub fn from_tunnel(&mut self, packet: &[u8], scratch: &mut [u8], out: &mut Outbox) {
+        // Data header and AEAD tag: boringtun asserts the room is there.
+        if packet.len() + 32 > scratch.len() {
+            self.counters.oversized += 1;
+            return;
+        }
         let Some((_, dst)) = ipv4_addrs(packet) else {
             self.counters.not_ipv4 += 1;
             return;
@@ -292,6 +300,10 @@ impl PeerTable {
         scratch: &mut [u8],
         out: &mut Outbox,
     ) {
+        if datagram.len() > scratch.len() {
+            self.counters.oversized += 1;
+            return;
+        }
         let idx = match Tunn::parse_incoming_packet(datagram) {
             Err(_) => {
                 self.counters.malformed += 1;
