@@ -510,7 +510,11 @@ pub(crate) fn digit_clusters(hay: &[u8], min: usize) -> Vec<Cluster> {
         // Drop digits inside the previous cluster.
         if resume > block {
             let skip = resume - block;
-            mask = if skip >= 32 { 0 } else { mask & (u32::MAX << skip) };
+            mask = if skip >= 32 {
+                0
+            } else {
+                mask & (u32::MAX << skip)
+            };
         }
         while mask != 0 {
             let i = block + mask.trailing_zeros() as usize;

@@ -28,7 +28,15 @@ pub enum ControlError {
     /// The controller answered something that is not the API.
     #[error("the controller sent an unexpected response: {0}")]
     Garbage(String),
+    /// The controller accepted the connection but did not answer in time.
+    #[error("the controller did not answer within {0:?}")]
+    Timeout(Duration),
 }
+
+/// How long a join may take.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one netmap long-poll may take (the controller holds it 25 s).
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(40);
 
 fn api_error(status: StatusCode, body: &[u8]) -> ControlError {
     match serde_json::from_slice::<ErrorBody>(body) {
@@ -37,7 +45,7 @@ fn api_error(status: StatusCode, body: &[u8]) -> ControlError {
     }
 }
 
-/// Redeems `token` with our public key.
+/// Redeems `token` with our public key, within [`JOIN_TIMEOUT`].
 ///
 /// # Errors
 /// [`ControlError`].
@@ -46,6 +54,20 @@ pub async fn join(
     public_key: PublicKey,
     endpoint: Option<std::net::SocketAddr>,
     hostname: Option<String>,
+) -> Result<(JoinToken, JoinResponse), ControlError> {
+    join_within(token, public_key, endpoint, hostname, JOIN_TIMEOUT).await
+}
+
+/// [`join`] with another time limit.
+///
+/// # Errors
+/// [`ControlError`].
+pub async fn join_within(
+    token: &str,
+    public_key: PublicKey,
+    endpoint: Option<std::net::SocketAddr>,
+    hostname: Option<String>,
+    limit: Duration,
 ) -> Result<(JoinToken, JoinResponse), ControlError> {
     let parsed = JoinToken::decode(token)?;
     let client = Client::with_trust(
@@ -60,9 +82,10 @@ pub async fn join(
         hostname,
     };
     let body = serde_json::to_vec(&req).map_err(|e| ControlError::Garbage(e.to_string()))?;
-    let (status, bytes) = client
-        .send(Method::POST, "/api/v1/join", Some(body))
-        .await?;
+    let (status, bytes) =
+        tokio::time::timeout(limit, client.send(Method::POST, "/api/v1/join", Some(body)))
+            .await
+            .map_err(|_| ControlError::Timeout(limit))??;
     match status {
         StatusCode::OK => serde_json::from_slice(&bytes)
             .map(|r| (parsed, r))
@@ -85,18 +108,24 @@ pub enum Update {
 /// until revoked or cancelled. Network errors and garbage are retried with
 /// exponential backoff (100 ms to 10 s); the node keeps forwarding with the
 /// netmap it has meanwhile.
-pub async fn follow(
+pub async fn follow(client: Client, since: u64, tx: mpsc::Sender<Update>, stop: CancellationToken) {
+    follow_within(client, since, tx, stop, POLL_TIMEOUT).await;
+}
+
+/// [`follow`] with another time limit per long-poll.
+pub async fn follow_within(
     client: Client,
     mut since: u64,
     tx: mpsc::Sender<Update>,
     stop: CancellationToken,
+    limit: Duration,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let path = format!("/api/v1/node/netmap?since={since}&timeout=25");
         let res = tokio::select! {
             () = stop.cancelled() => return,
-            r = tokio::time::timeout(Duration::from_secs(40), client.send(Method::GET, &path, None)) => r,
+            r = tokio::time::timeout(limit, client.send(Method::GET, &path, None)) => r,
         };
         let failure = match res {
             Ok(Ok((StatusCode::OK, body))) => match serde_json::from_slice::<Netmap>(&body) {
@@ -121,7 +150,7 @@ pub async fn follow(
             }
             Ok(Ok((status, _))) => format!("status {status}"),
             Ok(Err(e)) => e.to_string(),
-            Err(_) => "no answer within 40 s".to_owned(),
+            Err(_) => format!("no answer within {limit:?}"),
         };
         tracing::warn!(reason = %failure, retry_in = ?backoff, "netmap poll failed; keeping the last netmap");
         tokio::select! {

@@ -2,5 +2,6 @@
 //! Needs root (CI runs as root).
 
 mod common;
+mod controller_faults;
 mod interop;
 mod nodes;
