@@ -70,7 +70,7 @@ async fn join_against_garbage_and_a_silent_controller_fails_clearly() -> Result<
     let (url, ca, _d) = fake(Mode::Garbage).await?;
     let err = control::join_within(
         &token(&url, &ca),
-        key.clone(),
+        key,
         None,
         None,
         Duration::from_secs(5),
