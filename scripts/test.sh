@@ -13,6 +13,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "== fuzz smoke pass (every parser that sees untrusted bytes)"
+bash scripts/fuzz.sh 5
 echo "== doc tests and docs"
 cargo test --workspace --doc --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked

@@ -68,14 +68,8 @@ fn token(url: &str, ca: &str) -> String {
 async fn join_against_garbage_and_a_silent_controller_fails_clearly() -> Result<()> {
     let key = PublicKey::from_bytes([9u8; 32]);
     let (url, ca, _d) = fake(Mode::Garbage).await?;
-    let err = control::join_within(
-        &token(&url, &ca),
-        key,
-        None,
-        None,
-        Duration::from_secs(5),
-    )
-    .await;
+    let err =
+        control::join_within(&token(&url, &ca), key, None, None, Duration::from_secs(5)).await;
     assert!(matches!(err, Err(ControlError::Garbage(_))), "{err:?}");
 
     let (url, ca, _d2) = fake(Mode::Hang).await?;
