@@ -5,6 +5,7 @@
 //! Nothing here touches a socket or a clock it was not given; the async
 //! shell in [`crate::device`] moves the bytes.
 
+pub mod cookie;
 pub mod icmp;
 pub mod limiter;
 pub mod outbox;

@@ -391,3 +391,79 @@ fn oversized_packets_and_datagrams_do_not_panic() {
     let got = p.a_sends(&ip([100, 64, 0, 1], [100, 64, 0, 2], b"after"));
     assert_eq!(got.to_b_tun.len(), 1);
 }
+
+/// Under load, a handshake needs a cookie bound to its sender's IP *and
+/// port* (boringtun binds cookies to the IP only; the maintained forks fixed
+/// that): without one it gets a cookie reply that a stock implementation
+/// accepts; with one it is processed; the same cookie from another port of
+/// the same IP is not enough.
+#[test]
+fn cookies_are_bound_to_the_source_port() {
+    let mut p = Pair::new();
+    let mut out = Outbox::default();
+    p.a.from_tunnel(
+        &ip([100, 64, 0, 1], [100, 64, 0, 2], b"x"),
+        &mut p.scratch,
+        &mut out,
+    );
+    let init: Vec<u8> = out
+        .iter()
+        .next()
+        .map(|(_, b)| b.to_vec())
+        .unwrap_or_default();
+    assert_eq!(init.first(), Some(&1));
+    let a_ep: SocketAddr = A_EP.parse().unwrap_or_else(|_| unreachable!());
+    let other_port = SocketAddr::new(a_ep.ip(), a_ep.port() + 1);
+    let now = Instant::now();
+    p.b.cookies.count(1000);
+    assert!(p.b.cookies.under_load());
+
+    // No mac2: a cookie reply, nothing processed.
+    let mut o = Outbox::default();
+    p.b.from_network(&init, a_ep, now, &mut p.scratch, &mut o);
+    let replies: Vec<(Dest, Vec<u8>)> = o.iter().map(|(d, b)| (d, b.to_vec())).collect();
+    assert_eq!(replies.len(), 1);
+    assert!(matches!(replies[0].0, Dest::Network(to) if to == a_ep));
+    assert_eq!(replies[0].1.len(), super::cookie::REPLY_LEN);
+    assert_eq!(replies[0].1[0], 3, "a cookie reply");
+    assert_eq!(p.b.counters.cookies_sent, 1);
+    // A's boringtun accepts it (a bad cookie reply would count as rejected).
+    let before = p.a.counters.rejected;
+    let mut o = Outbox::default();
+    p.a.from_network(
+        &replies[0].1,
+        B_EP.parse().unwrap_or_else(|_| unreachable!()),
+        now,
+        &mut p.scratch,
+        &mut o,
+    );
+    assert_eq!(p.a.counters.rejected, before, "{:?}", p.a.counters);
+    let mut bad = replies[0].1.clone();
+    bad[40] ^= 1;
+    p.a.from_network(
+        &bad,
+        B_EP.parse().unwrap_or_else(|_| unreachable!()),
+        now,
+        &mut p.scratch,
+        &mut o,
+    );
+    assert_eq!(p.a.counters.rejected, before + 1);
+
+    // With mac2 for A's address and port: processed (a handshake response).
+    let cookie = p.b.cookies.cookie_for(a_ep, now);
+    let signed = super::cookie::with_mac2(&init, &cookie);
+    // From another port of the same IP, the same cookie is refused.
+    let mut o = Outbox::default();
+    p.b.from_network(&signed, other_port, now, &mut p.scratch, &mut o);
+    let got: Vec<Vec<u8>> = o.iter().map(|(_, b)| b.to_vec()).collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0][0], 3,
+        "another port gets a cookie reply, not a handshake"
+    );
+    let mut o = Outbox::default();
+    p.b.from_network(&signed, a_ep, now, &mut p.scratch, &mut o);
+    let got: Vec<Vec<u8>> = o.iter().map(|(_, b)| b.to_vec()).collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][0], 2, "a handshake response");
+}

@@ -16,6 +16,7 @@ use boringtun::x25519::{PublicKey as XPublic, StaticSecret};
 use ipnet::Ipv4Net;
 use proto::{Name, Netmap, Peer, PublicKey, Role};
 
+use super::cookie::CookieGuard;
 use super::icmp;
 use super::limiter::SourceLimiter;
 use super::outbox::Outbox;
@@ -84,7 +85,11 @@ pub struct PeerTable {
     private: StaticSecret,
     public: XPublic,
     address: Ipv4Addr,
+    /// boringtun's limiter, kept for mac1 only (never under load: its
+    /// cookies are bound to the IP alone).
     rate: Arc<RateLimiter>,
+    /// Our cookies, bound to IP and port.
+    pub(crate) cookies: CookieGuard,
     sources: SourceLimiter,
     peers: HashMap<u32, PeerState>,
     by_key: HashMap<[u8; 32], u32>,
@@ -109,7 +114,8 @@ impl PeerTable {
     pub fn new(private: StaticSecret, address: Ipv4Addr) -> Self {
         let public = XPublic::from(&private);
         Self {
-            rate: Arc::new(RateLimiter::new(&public, HANDSHAKES_BEFORE_COOKIES)),
+            rate: Arc::new(RateLimiter::new(&public, u64::MAX)),
+            cookies: CookieGuard::new(public.as_bytes(), HANDSHAKES_BEFORE_COOKIES, Instant::now()),
             private,
             public,
             address,
@@ -315,18 +321,10 @@ impl PeerTable {
                     return;
                 }
                 // MAC and load check first: no Diffie-Hellman for a packet
-                // that does not even carry our MAC.
-                match self.rate.verify_packet(Some(from.ip()), datagram, scratch) {
-                    Ok(_) => {}
-                    Err(TunnResult::WriteToNetwork(cookie)) => {
-                        self.counters.cookies_sent += 1;
-                        out.to_network(from, cookie);
-                        return;
-                    }
-                    Err(_) => {
-                        self.counters.rejected += 1;
-                        return;
-                    }
+                // that does not even carry our MAC, or, under load, a
+                // cookie for its address and port.
+                if !self.handshake_admitted(datagram, from, now, scratch, out) {
+                    return;
                 }
                 match parse_handshake_anon(&self.private, &self.public, &init) {
                     Ok(half) => match self.by_key.get(&half.peer_static_public) {
@@ -342,7 +340,12 @@ impl PeerTable {
                     }
                 }
             }
-            Ok(Packet::HandshakeResponse(p)) => p.receiver_idx >> 8,
+            Ok(Packet::HandshakeResponse(p)) => {
+                if !self.handshake_admitted(datagram, from, now, scratch, out) {
+                    return;
+                }
+                p.receiver_idx >> 8
+            }
             Ok(Packet::PacketCookieReply(p)) => p.receiver_idx >> 8,
             Ok(Packet::PacketData(p)) => p.receiver_idx >> 8,
         };
@@ -382,6 +385,36 @@ impl PeerTable {
         }
     }
 
+    /// mac1, then (under load) mac2 with a cookie bound to `from`; sends a
+    /// cookie reply when that is what is missing. Counts what it refuses.
+    fn handshake_admitted(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        scratch: &mut [u8],
+        out: &mut Outbox,
+    ) -> bool {
+        if self
+            .rate
+            .verify_packet(Some(from.ip()), datagram, scratch)
+            .is_err()
+        {
+            self.counters.rejected += 1;
+            return false;
+        }
+        match self.cookies.check(datagram, from, now, scratch) {
+            Ok(()) => true,
+            Err(n) => {
+                if n > 0 {
+                    self.counters.cookies_sent += 1;
+                    out.to_network(from, &scratch[..n]);
+                }
+                false
+            }
+        }
+    }
+
     /// Drives every peer's timers (call every ~250 ms): handshakes,
     /// retransmissions, keepalives, session expiry.
     pub fn tick(&mut self, now: Instant, scratch: &mut [u8], out: &mut Outbox) {
@@ -396,7 +429,8 @@ impl PeerTable {
     }
 
     /// Resets the global handshake counter (call every second).
-    pub fn reset_rate(&self) {
+    pub fn reset_rate(&mut self) {
         self.rate.reset_count();
+        self.cookies.reset_count();
     }
 }
