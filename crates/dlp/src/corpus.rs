@@ -196,12 +196,7 @@ fn item(rng: &mut StdRng, rule: &str) -> String {
             rng.gen_range(200..999),
             rng.gen_range(1000..9999)
         ),
-        "ipv4-address" => format!(
-            "10.{}.{}.{}",
-            rng.gen_range(0..255),
-            rng.gen_range(0..255),
-            rng.gen_range(1..255)
-        ),
+        "ipv4-address" => format!("198.18.{}.{}", rng.gen_range(0..255), rng.gen_range(1..255)),
         _ => String::new(),
     }
 }

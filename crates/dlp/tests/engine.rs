@@ -112,7 +112,7 @@ fn validators_and_allow_lists_cut_false_positives() {
     assert!(!finds(b"AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"));
     assert!(!finds(b"mail jane@example.com", "email-address"));
     assert!(finds(b"mail jane@corp.io", "email-address"));
-    assert!(finds(b"host 10.1.2.3 up", "ipv4-address"));
+    assert!(finds(b"host 198.18.7.9 up", "ipv4-address"));
     assert!(!finds(b"version 1.2.3 released 2026-11-27", "ipv4-address"));
     assert!(!finds(
         br#"{"max_tokens": 4096, "token_count": "abcdefabcdefabcdef"}"#,

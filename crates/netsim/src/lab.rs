@@ -381,6 +381,28 @@ impl Drop for Lab {
     }
 }
 
+/// Removes the namespaces, links and run dir of run `prefix`.
+fn remove_run_and_files(prefix: &str) {
+    remove_run(prefix);
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("{prefix}-run")));
+}
+
+/// Removes the subnet locks whose holder PID satisfies `stale`; returns them.
+fn release_locks(stale: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut removed = vec![];
+    for subnet in 20u8..250 {
+        let lock = lock_path(subnet);
+        let Ok(text) = std::fs::read_to_string(&lock) else {
+            continue;
+        };
+        let pid = text.trim();
+        if !pid.is_empty() && stale(pid) && std::fs::remove_file(&lock).is_ok() {
+            removed.push(format!("lock {}", lock.display()));
+        }
+    }
+    removed
+}
+
 /// `netsim clean`: removes what runs that no longer exist left behind
 /// (namespaces, links, processes inside them, subnet locks, run dirs).
 /// Returns what was removed.
@@ -399,33 +421,16 @@ pub fn clean() -> Vec<String> {
     prefixes.dedup();
     let mut removed = vec![];
     for p in &prefixes {
-        remove_run(p);
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("{p}-run")));
+        remove_run_and_files(p);
         removed.push(format!("run {p}"));
     }
-    for subnet in 20u8..250 {
-        let lock = lock_path(subnet);
-        let Ok(text) = std::fs::read_to_string(&lock) else {
-            continue;
-        };
-        let pid = text.trim();
-        if !pid.is_empty() && !alive(pid) && std::fs::remove_file(&lock).is_ok() {
-            removed.push(format!("lock {}", lock.display()));
-        }
-    }
+    removed.extend(release_locks(|pid| !alive(pid)));
     removed
 }
 
 /// Removes this process's own run (after an interrupt).
 pub fn clean_own() {
-    let prefix = format!("{PREFIX}{}", std::process::id());
-    remove_run(&prefix);
-    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("{prefix}-run")));
-    for subnet in 20u8..250 {
-        let lock = lock_path(subnet);
-        if std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == std::process::id().to_string())
-        {
-            let _ = std::fs::remove_file(&lock);
-        }
-    }
+    let me = std::process::id().to_string();
+    remove_run_and_files(&format!("{PREFIX}{me}"));
+    release_locks(|pid| pid == me);
 }

@@ -132,6 +132,15 @@ impl Pair {
         got
     }
 
+    /// The first datagram A emits for a packet from its TUN device (an
+    /// initiation before the handshake, a data packet after).
+    fn a_emits(&mut self, packet: &[u8]) -> Vec<u8> {
+        let mut out = Outbox::default();
+        self.a.from_tunnel(packet, &mut self.scratch, &mut out);
+        let first = out.iter().next().map(|(_, b)| b.to_vec());
+        first.unwrap_or_default()
+    }
+
     fn a_sends(&mut self, packet: &[u8]) -> Delivered {
         let mut out = Outbox::default();
         self.a.from_tunnel(packet, &mut self.scratch, &mut out);
@@ -244,17 +253,7 @@ fn garbage_truncated_and_replayed_datagrams_are_counted() {
         p.b.counters
     );
     // Capture one data packet and deliver it twice: the replay is refused.
-    let mut enc = Outbox::default();
-    p.a.from_tunnel(
-        &ip([100, 64, 0, 1], [100, 64, 0, 2], b"once"),
-        &mut p.scratch,
-        &mut enc,
-    );
-    let datagram: Vec<u8> = enc
-        .iter()
-        .next()
-        .map(|(_, b)| b.to_vec())
-        .unwrap_or_default();
+    let datagram = p.a_emits(&ip([100, 64, 0, 1], [100, 64, 0, 2], b"once"));
     let mut first = Outbox::default();
     p.b.from_network(&datagram, from, Instant::now(), &mut p.scratch, &mut first);
     assert_eq!(first.len(), 1);
@@ -279,17 +278,7 @@ fn garbage_truncated_and_replayed_datagrams_are_counted() {
 fn a_handshake_flood_from_one_source_is_cut_off() {
     let mut p = Pair::new();
     // Capture a genuine handshake initiation from A and replay it en masse.
-    let mut out = Outbox::default();
-    p.a.from_tunnel(
-        &ip([100, 64, 0, 1], [100, 64, 0, 2], b"x"),
-        &mut p.scratch,
-        &mut out,
-    );
-    let init: Vec<u8> = out
-        .iter()
-        .next()
-        .map(|(_, b)| b.to_vec())
-        .unwrap_or_default();
+    let init = p.a_emits(&ip([100, 64, 0, 1], [100, 64, 0, 2], b"x"));
     assert_eq!(init.first(), Some(&1));
     let flooder: SocketAddr = "198.18.0.66:4000"
         .parse()
@@ -316,15 +305,11 @@ fn a_handshake_flood_from_one_source_is_cut_off() {
 fn capture(p: &mut Pair, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|k| {
-            let mut enc = Outbox::default();
-            let payload = format!("packet {k}");
-            p.a.from_tunnel(
-                &ip([100, 64, 0, 1], [100, 64, 0, 2], payload.as_bytes()),
-                &mut p.scratch,
-                &mut enc,
-            );
-            let first = enc.iter().next().map(|(_, b)| b.to_vec());
-            first.unwrap_or_default()
+            p.a_emits(&ip(
+                [100, 64, 0, 1],
+                [100, 64, 0, 2],
+                format!("packet {k}").as_bytes(),
+            ))
         })
         .collect()
 }
@@ -400,17 +385,7 @@ fn oversized_packets_and_datagrams_do_not_panic() {
 #[test]
 fn cookies_are_bound_to_the_source_port() {
     let mut p = Pair::new();
-    let mut out = Outbox::default();
-    p.a.from_tunnel(
-        &ip([100, 64, 0, 1], [100, 64, 0, 2], b"x"),
-        &mut p.scratch,
-        &mut out,
-    );
-    let init: Vec<u8> = out
-        .iter()
-        .next()
-        .map(|(_, b)| b.to_vec())
-        .unwrap_or_default();
+    let init = p.a_emits(&ip([100, 64, 0, 1], [100, 64, 0, 2], b"x"));
     assert_eq!(init.first(), Some(&1));
     let a_ep: SocketAddr = A_EP.parse().unwrap_or_else(|_| unreachable!());
     let other_port = SocketAddr::new(a_ep.ip(), a_ep.port() + 1);
