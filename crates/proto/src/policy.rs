@@ -15,7 +15,15 @@ use crate::Name;
 pub const MAX_POLICY_BYTES: usize = 256 * 1024;
 
 /// The top-level sections a policy document may have.
-pub const SECTIONS: [&str; 6] = ["models", "tools", "dlp", "budget", "mcp", "credentials"];
+pub const SECTIONS: [&str; 7] = [
+    "models",
+    "tools",
+    "dlp",
+    "budget",
+    "mcp",
+    "egress",
+    "credentials",
+];
 
 /// A policy document whose envelope is valid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,7 +42,7 @@ pub enum PolicyError {
     #[error("policy document is not valid TOML: {0}")]
     Syntax(String),
     /// A top-level key outside [`SECTIONS`].
-    #[error("unknown policy section [{0}] (known: models, tools, dlp, budget, mcp, credentials)")]
+    #[error("unknown policy section [{0}] (known: models, tools, dlp, budget, mcp, egress, credentials)")]
     UnknownSection(String),
     /// A known section that is not a table.
     #[error("policy section {0} must be a table")]

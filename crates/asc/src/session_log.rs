@@ -1,0 +1,448 @@
+//! The on-premises session log: every exchange's request and response
+//! (redacted where policy redacted), decision, findings, tool calls, usage
+//! and timings, in SQLite, each record hash-chained to the one before.
+//!
+//! One writer task appends in batches (one transaction per batch), so a
+//! record is either whole or absent; a request record is committed before
+//! the request is forwarded.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    /// The request as forwarded (or refused).
+    Request,
+    /// The response as delivered (or the denial sent instead).
+    Response,
+}
+
+impl RecordKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Request => "request",
+            RecordKind::Response => "response",
+        }
+    }
+}
+
+/// One record to append.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// Exchange id (shared by its request and response records).
+    pub exchange: String,
+    /// Request or response.
+    pub kind: RecordKind,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The agent (or `unknown`).
+    pub agent: String,
+    /// The enclave.
+    pub enclave: String,
+    /// Provider or MCP server.
+    pub provider: String,
+    /// Operation.
+    pub operation: String,
+    /// Model (or tool).
+    pub model: String,
+    /// `forwarded`, `redacted`, `blocked`, `error`…
+    pub decision: String,
+    /// The body (request or response; redacted text where policy redacted).
+    pub body: String,
+    /// Findings, tool calls, usage, timings, reasons (JSON).
+    pub detail: serde_json::Value,
+}
+
+/// A stored record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stored {
+    /// Position in the chain.
+    pub seq: i64,
+    /// The record.
+    #[serde(flatten)]
+    pub record: Record,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// Why the log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The database failed.
+    #[error("session log database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The writer task is gone (shutting down).
+    #[error("session log writer stopped")]
+    Closed,
+    /// Setting the file mode failed.
+    #[error("session log file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+type Job = (Record, oneshot::Sender<Result<i64, String>>);
+
+/// The log.
+#[derive(Clone)]
+pub struct SessionLog {
+    pool: SqlitePool,
+    tx: mpsc::Sender<Job>,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    exchange TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    enclave TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    model TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    body TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_exchange ON records(exchange);";
+
+/// The chain hash of `r` after `prev`.
+pub fn chain_hash(prev: &str, seq: i64, r: &Record) -> String {
+    let canon = serde_json::json!([
+        seq,
+        r.exchange,
+        r.kind.as_str(),
+        r.at_ms,
+        r.agent,
+        r.enclave,
+        r.provider,
+        r.operation,
+        r.model,
+        r.decision,
+        r.body,
+        r.detail.to_string(),
+    ]);
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(canon.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The hash before the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+async fn open_pool(path: &Path, create: bool) -> Result<SqlitePool, LogError> {
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await?;
+    Ok(pool)
+}
+
+fn kind_of(s: &str) -> RecordKind {
+    if s == "request" {
+        RecordKind::Request
+    } else {
+        RecordKind::Response
+    }
+}
+
+fn row_to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<(Stored, String), sqlx::Error> {
+    let detail: String = row.try_get("detail")?;
+    let kind: String = row.try_get("kind")?;
+    Ok((
+        Stored {
+            seq: row.try_get("seq")?,
+            record: Record {
+                exchange: row.try_get("exchange")?,
+                kind: kind_of(&kind),
+                at_ms: row.try_get("at_ms")?,
+                agent: row.try_get("agent")?,
+                enclave: row.try_get("enclave")?,
+                provider: row.try_get("provider")?,
+                operation: row.try_get("operation")?,
+                model: row.try_get("model")?,
+                decision: row.try_get("decision")?,
+                body: row.try_get("body")?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            },
+            hash: row.try_get("hash")?,
+        },
+        row.try_get("prev")?,
+    ))
+}
+
+async fn write_batch(pool: &SqlitePool, last: &mut (i64, String), jobs: Vec<Job>) {
+    let result: Result<Vec<i64>, sqlx::Error> = async {
+        let mut tx = pool.begin().await?;
+        let mut seqs = vec![];
+        let (mut seq, mut prev) = last.clone();
+        for (r, _) in &jobs {
+            seq += 1;
+            let hash = chain_hash(&prev, seq, r);
+            sqlx::query(
+                "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, provider, operation, model, decision, body, detail, prev, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(&r.exchange)
+            .bind(r.kind.as_str())
+            .bind(r.at_ms)
+            .bind(&r.agent)
+            .bind(&r.enclave)
+            .bind(&r.provider)
+            .bind(&r.operation)
+            .bind(&r.model)
+            .bind(&r.decision)
+            .bind(&r.body)
+            .bind(r.detail.to_string())
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+            seqs.push(seq);
+            prev = hash;
+        }
+        tx.commit().await?;
+        *last = (seq, prev);
+        Ok(seqs)
+    }
+    .await;
+    match result {
+        Ok(seqs) => {
+            for ((_, reply), seq) in jobs.into_iter().zip(seqs) {
+                let _ = reply.send(Ok(seq));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session log write failed");
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+impl SessionLog {
+    /// Opens (creating, mode 0600) the log at `path` and starts its writer.
+    ///
+    /// # Errors
+    /// [`LogError`] when the database cannot be opened.
+    pub async fn open(path: &Path) -> Result<Self, LogError> {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let pool = open_pool(path, true).await?;
+        for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
+            sqlx::query(stmt).execute(&pool).await?;
+        }
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&pool)
+                .await?;
+        let mut last = last.unwrap_or((0, GENESIS.to_owned()));
+        let (tx, mut rx) = mpsc::channel::<Job>(4096);
+        let writer_pool = pool.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < 512 {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&writer_pool, &mut last, jobs).await;
+            }
+        });
+        Ok(Self { pool, tx })
+    }
+
+    /// Opens an existing log for reading (`asc log …`).
+    ///
+    /// # Errors
+    /// [`LogError`] when it cannot be opened.
+    pub async fn open_read(path: &Path) -> Result<SqlitePool, LogError> {
+        open_pool(path, false).await
+    }
+
+    /// Appends `r`; returns once it is committed.
+    ///
+    /// # Errors
+    /// [`LogError`] when it could not be written: the caller must not
+    /// forward what it could not log.
+    pub async fn append(&self, r: Record) -> Result<i64, LogError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((r, tx)).await.map_err(|_| LogError::Closed)?;
+        rx.await
+            .map_err(|_| LogError::Closed)?
+            .map_err(|e| LogError::Db(sqlx::Error::Protocol(e)))
+    }
+
+    /// The pool, for queries.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The last `n` records, oldest first.
+///
+/// # Errors
+/// [`LogError::Db`].
+pub async fn tail(pool: &SqlitePool, n: i64) -> Result<Vec<Stored>, LogError> {
+    let rows =
+        sqlx::query("SELECT * FROM (SELECT * FROM records ORDER BY seq DESC LIMIT ?) ORDER BY seq")
+            .bind(n)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .iter()
+        .map(row_to_stored)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// The records of one exchange.
+///
+/// # Errors
+/// [`LogError::Db`].
+pub async fn show(pool: &SqlitePool, exchange: &str) -> Result<Vec<Stored>, LogError> {
+    let rows = sqlx::query("SELECT * FROM records WHERE exchange = ? ORDER BY seq")
+        .bind(exchange)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(row_to_stored)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// The outcome of a chain check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// Records checked.
+    pub records: i64,
+    /// The first record whose hash or link is wrong, if any.
+    pub broken_at: Option<i64>,
+}
+
+/// Recomputes the whole chain.
+///
+/// # Errors
+/// [`LogError::Db`].
+pub async fn verify(pool: &SqlitePool) -> Result<Verification, LogError> {
+    let rows = sqlx::query("SELECT * FROM records ORDER BY seq")
+        .fetch_all(pool)
+        .await?;
+    let mut prev = GENESIS.to_owned();
+    let mut expected_seq = 1;
+    for row in &rows {
+        let (s, stored_prev) = row_to_stored(row)?;
+        if s.seq != expected_seq
+            || stored_prev != prev
+            || chain_hash(&prev, s.seq, &s.record) != s.hash
+        {
+            return Ok(Verification {
+                records: rows.len() as i64,
+                broken_at: Some(s.seq),
+            });
+        }
+        prev = s.hash;
+        expected_seq += 1;
+    }
+    Ok(Verification {
+        records: rows.len() as i64,
+        broken_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(i: usize) -> Record {
+        Record {
+            exchange: format!("x{i}"),
+            kind: RecordKind::Request,
+            at_ms: i as i64,
+            agent: "a".into(),
+            enclave: "e".into(),
+            provider: "openai".into(),
+            operation: "chat.completions".into(),
+            model: "m".into(),
+            decision: "forwarded".into(),
+            body: format!("{{\"n\":{i}}}"),
+            detail: serde_json::json!({"i": i}),
+        }
+    }
+
+    #[tokio::test]
+    async fn chain_appends_verifies_and_detects_tampering() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.db");
+        let log = SessionLog::open(&path).await.expect("open");
+        let mut handles = vec![];
+        for i in 0..50 {
+            let l = log.clone();
+            handles.push(tokio::spawn(async move { l.append(rec(i)).await }));
+        }
+        for h in handles {
+            h.await.expect("join").expect("append");
+        }
+        let v = verify(log.pool()).await.expect("verify");
+        assert_eq!(
+            v,
+            Verification {
+                records: 50,
+                broken_at: None
+            }
+        );
+        assert_eq!(show(log.pool(), "x7").await.expect("show").len(), 1);
+        assert_eq!(tail(log.pool(), 5).await.expect("tail").len(), 5);
+        drop(log);
+        // Reopen: the chain continues.
+        let log = SessionLog::open(&path).await.expect("reopen");
+        log.append(rec(99)).await.expect("append");
+        assert_eq!(verify(log.pool()).await.expect("verify").broken_at, None);
+        sqlx::query("UPDATE records SET body = 'edited' WHERE seq = 20")
+            .execute(log.pool())
+            .await
+            .expect("tamper");
+        assert_eq!(
+            verify(log.pool()).await.expect("verify").broken_at,
+            Some(20)
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
