@@ -21,6 +21,24 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing: ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  need_apt=()
+fi
+
+# The official LLM and MCP client SDKs, in a venv the ASC tests use.
+venv=${CORDON_VENV:-/opt/cordon-venv}
+here=$(cd "$(dirname "$0")" && pwd)
+if ! "$venv/bin/python" -c 'import openai, anthropic, google.genai, boto3, mcp' >/dev/null 2>&1; then
+  log "creating the SDK venv in $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$here/requirements-sdk.txt"
+fi
+
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   log "installing cargo-fuzz"
   cargo install --locked cargo-fuzz

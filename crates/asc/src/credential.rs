@@ -151,10 +151,16 @@ pub fn key_header(provider: Provider, key: &str) -> Option<(&'static str, String
     }
 }
 
-/// A real key, held in memory only and wiped on drop is not promised:
-/// it is never formatted (`Debug` prints a placeholder).
+/// A real key. It is never formatted (`Debug` prints a placeholder) and
+/// only [`RealKey::expose`] hands it out, to the outbound request.
 #[derive(Clone)]
 pub struct RealKey(String);
+
+impl From<String> for RealKey {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
 
 impl RealKey {
     /// The key.

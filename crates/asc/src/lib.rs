@@ -7,8 +7,12 @@
 //! every exchange to the hash-chained [`session_log`].
 
 pub mod adapter;
+pub mod admin;
 pub mod approval;
 pub mod budget;
+pub mod ca;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod credential;
 pub mod duration;
@@ -17,6 +21,8 @@ pub mod inspector;
 pub mod pipeline;
 pub mod policy;
 pub mod provider;
+pub mod proxy;
+pub mod run;
 pub mod session_log;
 pub mod sigv4;
 pub mod stream;

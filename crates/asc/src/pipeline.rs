@@ -256,13 +256,15 @@ pub fn inspect_response(
     let mut needs_approval = vec![];
     for call in &view.tool_calls {
         match policy.tools.verdict(&call.name) {
-            ToolVerdict::Hidden => return Err(Denial::new(
-                DenyKind::Forbidden,
-                format!(
+            ToolVerdict::Hidden => {
+                return Err(Denial::new(
+                    DenyKind::Forbidden,
+                    format!(
                     "blocked by policy: the model called tool `{}`, which policy does not allow",
                     call.name
                 ),
-            )),
+                ))
+            }
             ToolVerdict::NeedsApproval => needs_approval.push(call.clone()),
             ToolVerdict::Allowed => {}
         }

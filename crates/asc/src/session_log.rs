@@ -239,6 +239,13 @@ async fn write_batch(pool: &SqlitePool, last: &mut (i64, String), jobs: Vec<Job>
     }
 }
 
+impl Record {
+    /// `request` or `response`.
+    pub fn kind_str(&self) -> &'static str {
+        self.kind.as_str()
+    }
+}
+
 impl SessionLog {
     /// Opens (creating, mode 0600) the log at `path` and starts its writer.
     ///
@@ -364,8 +371,7 @@ pub async fn verify(pool: &SqlitePool) -> Result<Verification, LogError> {
         .fetch_all(pool)
         .await?;
     let mut prev = GENESIS.to_owned();
-    let mut expected_seq = 1;
-    for row in &rows {
+    for (expected_seq, row) in (1..).zip(rows.iter()) {
         let (s, stored_prev) = row_to_stored(row)?;
         if s.seq != expected_seq
             || stored_prev != prev
@@ -377,7 +383,6 @@ pub async fn verify(pool: &SqlitePool) -> Result<Verification, LogError> {
             });
         }
         prev = s.hash;
-        expected_seq += 1;
     }
     Ok(Verification {
         records: rows.len() as i64,

@@ -153,36 +153,13 @@ pub fn remove_elements(body: &mut Value, pointers: &[String]) {
         })
         .collect();
     // Highest index first so earlier removals do not shift later ones.
-    split.sort_by(|a, b| b.1.cmp(&a.1));
+    split.sort_by_key(|s| std::cmp::Reverse(s.1));
     for (parent, idx) in split {
         if let Some(Value::Array(a)) = body.pointer_mut(parent) {
             if idx < a.len() {
                 a.remove(idx);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn remove_keeps_unknown_fields() {
-        let mut v =
-            json!({"tools": [{"name": "a"}, {"name": "b"}, {"name": "c"}], "x_unknown": {"k": 1}});
-        remove_elements(&mut v, &["/tools/0".into(), "/tools/2".into()]);
-        assert_eq!(v, json!({"tools": [{"name": "b"}], "x_unknown": {"k": 1}}));
-    }
-
-    #[test]
-    fn set_string_only_replaces_strings() {
-        let mut v = json!({"a": ["x", 1]});
-        assert!(set_string(&mut v, "/a/0", "y".into()));
-        assert!(!set_string(&mut v, "/a/1", "y".into()));
-        assert!(!set_string(&mut v, "/b", "y".into()));
-        assert_eq!(v, json!({"a": ["y", 1]}));
     }
 }
 
@@ -239,5 +216,28 @@ pub fn stream_error(op: Operation, kind: error::DenyKind, message: &str) -> Vec<
             };
             crate::stream::eventstream::exception(ty, message)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn remove_keeps_unknown_fields() {
+        let mut v =
+            json!({"tools": [{"name": "a"}, {"name": "b"}, {"name": "c"}], "x_unknown": {"k": 1}});
+        remove_elements(&mut v, &["/tools/0".into(), "/tools/2".into()]);
+        assert_eq!(v, json!({"tools": [{"name": "b"}], "x_unknown": {"k": 1}}));
+    }
+
+    #[test]
+    fn set_string_only_replaces_strings() {
+        let mut v = json!({"a": ["x", 1]});
+        assert!(set_string(&mut v, "/a/0", "y".into()));
+        assert!(!set_string(&mut v, "/a/1", "y".into()));
+        assert!(!set_string(&mut v, "/b", "y".into()));
+        assert_eq!(v, json!({"a": ["y", 1]}));
     }
 }

@@ -149,22 +149,20 @@ struct Walker {
 impl Walker {
     fn value(&mut self, v: &Value, ptr: &mut String, key: &str, kind: PartKind) {
         match v {
-            Value::String(s) => {
-                if s.len() >= MIN_LEN {
-                    let kind = if kind != PartKind::ToolCall
-                        && (s.starts_with("data:")
-                            || (s.len() > 256 && matches!(key, "data" | "bytes" | "file_data")))
-                    {
-                        PartKind::Document
-                    } else {
-                        kind
-                    };
-                    self.out.push(Part {
-                        pointer: ptr.clone(),
-                        kind,
-                        text: s.clone(),
-                    });
-                }
+            Value::String(s) if s.len() >= MIN_LEN => {
+                let kind = if kind != PartKind::ToolCall
+                    && (s.starts_with("data:")
+                        || (s.len() > 256 && matches!(key, "data" | "bytes" | "file_data")))
+                {
+                    PartKind::Document
+                } else {
+                    kind
+                };
+                self.out.push(Part {
+                    pointer: ptr.clone(),
+                    kind,
+                    text: s.clone(),
+                });
             }
             Value::Array(a) => {
                 for (i, item) in a.iter().enumerate() {

@@ -1,0 +1,102 @@
+//! Command-line interface of `asc` (INTERFACE.md).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Cordon's AI Session Controller: the enclave's inspecting gateway to
+/// LLM providers and MCP servers.
+#[derive(Debug, Parser)]
+#[command(name = "asc", version)]
+pub struct Cli {
+    /// Logging options.
+    #[command(flatten)]
+    pub log: telemetry::LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The configuration file option.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// The ASC configuration (TOML).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "ASC_CONFIG",
+        default_value = "/etc/cordon/asc.toml"
+    )]
+    pub config: PathBuf,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the reverse and forward proxy and the admin API.
+    Serve {
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only check the configuration, policy and keys, then exit.
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Read the session log.
+    Log {
+        /// What to read.
+        #[command(subcommand)]
+        cmd: LogCmd,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Decide tool calls held for approval.
+    Approvals {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: ApprovalCmd,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// `asc log …`.
+#[derive(Debug, Subcommand)]
+pub enum LogCmd {
+    /// The latest records.
+    Tail {
+        /// How many.
+        #[arg(short, default_value_t = 20)]
+        n: i64,
+        /// Print whole records as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every record of one exchange, as JSON.
+    Show {
+        /// The exchange id (`ex-…`).
+        id: String,
+    },
+    /// Recompute the hash chain; exit 1 if it is broken.
+    Verify,
+}
+
+/// `asc approvals …`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCmd {
+    /// Tool calls waiting for a decision.
+    List,
+    /// Let one call through.
+    Approve {
+        /// The approval id (`apr-…`).
+        id: String,
+    },
+    /// Refuse one call.
+    Deny {
+        /// The approval id (`apr-…`).
+        id: String,
+    },
+}

@@ -1,0 +1,165 @@
+//! What every request of a running ASC shares.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use crate::approval::Approvals;
+use crate::budget::Ledger;
+use crate::ca::InterceptionCa;
+use crate::config::Config;
+use crate::credential::{Agents, RealKey};
+use crate::inspector::Inspector;
+use crate::policy::Policy;
+use crate::session_log::SessionLog;
+
+use super::upstream::Upstream;
+
+/// A loaded policy with its compiled DLP engine.
+pub struct Active {
+    /// The policy.
+    pub policy: Policy,
+    /// Its engine.
+    pub inspector: Inspector,
+}
+
+/// Loads and compiles the policy file.
+///
+/// # Errors
+/// A message saying what is wrong with it.
+pub fn load_policy(path: &Path) -> Result<Active, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let policy = Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let inspector =
+        Inspector::new(&policy.dlp).map_err(|e| format!("{}: dlp: {e}", path.display()))?;
+    Ok(Active { policy, inspector })
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Exchanges started.
+    pub requests: AtomicU64,
+    /// Forwarded upstream.
+    pub forwarded: AtomicU64,
+    /// Refused by policy (request or response).
+    pub blocked: AtomicU64,
+    /// Refused before policy (authentication, malformed, too large).
+    pub rejected: AtomicU64,
+    /// Upstream failures.
+    pub upstream_errors: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The policy in force (or why none is) and the file time it came from.
+type Loaded = (Result<Arc<Active>, String>, Option<SystemTime>);
+
+/// Shared state.
+pub struct State {
+    /// The configuration.
+    pub config: Config,
+    active: RwLock<Loaded>,
+    /// Agents (standalone mode).
+    pub agents: Agents,
+    /// Real keys by credential name.
+    pub keys: BTreeMap<String, RealKey>,
+    /// The outbound client.
+    pub client: Upstream,
+    /// The session log.
+    pub log: SessionLog,
+    /// Token spending.
+    pub ledger: Mutex<Ledger>,
+    /// Held tool calls.
+    pub approvals: Approvals,
+    /// The interception CA.
+    pub ca: Arc<InterceptionCa>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+impl State {
+    /// Assembles the state; `active` is the policy loaded at start.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        active: Active,
+        agents: Agents,
+        keys: BTreeMap<String, RealKey>,
+        client: Upstream,
+        log: SessionLog,
+        ca: Arc<InterceptionCa>,
+    ) -> Self {
+        let stamp = mtime(&config.policy_file);
+        Self {
+            config,
+            active: RwLock::new((Ok(Arc::new(active)), stamp)),
+            agents,
+            keys,
+            client,
+            log,
+            ledger: Mutex::new(Ledger::default()),
+            approvals: Approvals::default(),
+            ca,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The policy in force, or why none is (then everything is refused).
+    pub fn active(&self) -> Result<Arc<Active>, String> {
+        self.active
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// The version of the policy in force (empty when none is).
+    pub fn policy_version(&self) -> String {
+        self.active()
+            .map(|a| a.policy.version.clone())
+            .unwrap_or_default()
+    }
+
+    /// Reloads the policy file if it changed. A broken file replaces the
+    /// policy with "refuse everything" until it is fixed: fail closed.
+    pub fn reload_if_changed(&self) {
+        let now = mtime(&self.config.policy_file);
+        if self.active.read().unwrap_or_else(|p| p.into_inner()).1 == now {
+            return;
+        }
+        let next = load_policy(&self.config.policy_file).map(Arc::new);
+        match &next {
+            Ok(a) => tracing::info!(version = %a.policy.version, "policy reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "policy invalid: refusing every request until it is fixed")
+            }
+        }
+        *self.active.write().unwrap_or_else(|p| p.into_inner()) = (next, now);
+    }
+
+    /// Every real key (to scrub them from anything an upstream echoes).
+    pub fn real_keys(&self) -> Vec<&str> {
+        let mut v = vec![];
+        for k in self.keys.values() {
+            v.push(k.expose());
+            // Bedrock's secret is `ACCESS_KEY_ID:SECRET`: scrub both halves.
+            if let Some((a, s)) = k.expose().split_once(':') {
+                v.push(a);
+                v.push(s);
+            }
+        }
+        v
+    }
+}
