@@ -9,7 +9,11 @@
 //! - `SAY:text` — the model answers `text` (up to the next quote);
 //! - `ECHO_KEY` — a 401 whose message echoes the key it received;
 //! - `LEAK_SECRET` — the model answers with an AWS key id in its text;
-//! - `BREAK_STREAM` — the stream breaks off after two events.
+//! - `BREAK_STREAM` — the stream breaks off after two events;
+//! - `SLOW_STREAM` — 200 ms between streamed events;
+//! - `GARBAGE_STREAM` — the third streamed event is not valid framing;
+//! - `GARBAGE` — a 200 whose body is not JSON;
+//! - `HANG` — no answer for 30 s.
 
 mod formats;
 
@@ -239,6 +243,12 @@ impl Fake {
         if !ok || text.contains("ECHO_KEY") {
             return unauthorized(api, &received);
         }
+        if text.contains("HANG") {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
+        if text.contains("GARBAGE") && !text.contains("GARBAGE_STREAM") {
+            return respond(200, "text/html", "<html>not what you asked for</html>", &[]);
+        }
         let Ok(v) = serde_json::from_slice::<Value>(&body) else {
             return respond(
                 400,
@@ -279,6 +289,18 @@ impl Fake {
             "text/event-stream"
         };
         let broken = text.contains("BREAK_STREAM");
+        let slow = text.contains("SLOW_STREAM");
+        let mut chunks = chunks;
+        if text.contains("GARBAGE_STREAM") && chunks.len() > 2 {
+            chunks[2] = if matches!(api, Api::Converse | Api::Invoke) {
+                let mut c = chunks[2].clone();
+                let n = c.len();
+                c[n - 1] ^= 0xff;
+                c
+            } else {
+                b"data: {not json\n\n".to_vec()
+            };
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
         tokio::spawn(async move {
             for (i, c) in chunks.into_iter().enumerate() {
@@ -288,6 +310,9 @@ impl Fake {
                 }
                 if tx.send(Ok(Frame::data(Bytes::from(c)))).await.is_err() {
                     return;
+                }
+                if slow {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             }
         });

@@ -188,6 +188,16 @@ pub async fn handle(
         return reject(DenyKind::NotFound, "only POST is forwarded");
     }
     let headers = headers_of(&req);
+    let ctype = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    if ctype.is_some_and(|c| !c.starts_with("application/json")) {
+        return reject(
+            DenyKind::BadRequest,
+            "content-type must be application/json",
+        );
+    }
     let Some(upstream) = state.config.upstreams.get(&provider).cloned() else {
         return reject(
             DenyKind::NotFound,

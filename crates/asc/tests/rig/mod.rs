@@ -113,6 +113,11 @@ pub struct Rig {
 impl Rig {
     /// Starts the fake and an ASC with `policy`.
     pub fn start(policy: &str) -> Self {
+        Self::start_with(policy, "")
+    }
+
+    /// Same, with `extra` appended to the ASC configuration.
+    pub fn start_with(policy: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut fake = Command::new(bin("fake-upstream"))
             .args(["--tls-dir", &dir.path().join("fake-ca").to_string_lossy()])
@@ -151,6 +156,7 @@ impl Rig {
                 "\n[upstream.{name}]\nbase_url = \"https://{fake_addr}\"\nca_file = \"fake-ca/ca.pem\"\ncredential = \"{name}-real\"\n"
             ));
         }
+        cfg.push_str(extra);
         let config = dir.path().join("asc.toml");
         std::fs::write(&config, cfg).expect("config");
         let mut rig = Rig {
@@ -265,6 +271,36 @@ impl Rig {
             .args(["--config", &self.config.to_string_lossy()])
             .output()
             .expect("asc cli")
+    }
+
+    /// Sends raw bytes to the reverse proxy and returns everything it
+    /// answers until it closes or `wait` passes.
+    pub fn raw(&self, request: &[u8], wait: Duration) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.asc_url.trim_start_matches("http://"))
+            .expect("connect");
+        s.set_read_timeout(Some(wait)).expect("timeout");
+        s.write_all(request).expect("send");
+        let mut out = vec![];
+        let mut buf = [0u8; 8192];
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A POST to the reverse proxy with the agent's key, `Connection: close`.
+    pub fn post(&self, path: &str, body: &str) -> String {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {SUB}\r\nx-api-key: {SUB}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        self.raw(req.as_bytes(), Duration::from_secs(20))
     }
 
     /// The session log file's whole text content (records as JSON lines).
