@@ -339,6 +339,21 @@ impl Policy {
         })
     }
 
+    /// Makes relative DLP paths relative to `base` (the policy file's
+    /// directory).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        for p in self
+            .dlp
+            .fingerprint_dirs
+            .iter_mut()
+            .chain(self.dlp.rules_files.iter_mut())
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
     /// Whether `model` is on the allow-list.
     pub fn model_allowed(&self, model: &str) -> bool {
         any_match(&self.models, model)

@@ -10,7 +10,7 @@
 //! - `ECHO_KEY` — a 401 whose message echoes the key it received;
 //! - `LEAK_SECRET` — the model answers with an AWS key id in its text;
 //! - `BREAK_STREAM` — the stream breaks off after two events;
-//! - `SLOW_STREAM` — 200 ms between streamed events;
+//! - `SLOW_STREAM` — 200 ms between streamed events (`PACE_MS:n`: n ms);
 //! - `GARBAGE_STREAM` — the third streamed event is not valid framing;
 //! - `GARBAGE` — a 200 whose body is not JSON;
 //! - `HANG` — no answer for 30 s.
@@ -289,7 +289,19 @@ impl Fake {
             "text/event-stream"
         };
         let broken = text.contains("BREAK_STREAM");
-        let slow = text.contains("SLOW_STREAM");
+        let pace = if text.contains("SLOW_STREAM") {
+            200
+        } else {
+            marker(&text, "PACE_MS:")
+                .and_then(|m| {
+                    m.trim()
+                        .split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
         let mut chunks = chunks;
         if text.contains("GARBAGE_STREAM") && chunks.len() > 2 {
             chunks[2] = if matches!(api, Api::Converse | Api::Invoke) {
@@ -311,8 +323,8 @@ impl Fake {
                 if tx.send(Ok(Frame::data(Bytes::from(c)))).await.is_err() {
                     return;
                 }
-                if slow {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                if pace > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(pace)).await;
                 }
             }
         });

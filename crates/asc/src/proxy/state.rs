@@ -31,7 +31,8 @@ pub struct Active {
 /// A message saying what is wrong with it.
 pub fn load_policy(path: &Path) -> Result<Active, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let policy = Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut policy = Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    policy.resolve_paths(path.parent().unwrap_or(Path::new(".")));
     let inspector =
         Inspector::new(&policy.dlp).map_err(|e| format!("{}: dlp: {e}", path.display()))?;
     Ok(Active { policy, inspector })
