@@ -97,6 +97,8 @@ pub struct Engine {
     pub(crate) fingerprints: Vec<(usize, FingerprintIndex)>,
     /// Most bytes a match can extend beyond a keyword (for chunk overlaps).
     pub(crate) max_window: usize,
+    /// Prefixes of the automaton's patterns (what a stream must hold).
+    prefixes: crate::hold::Prefixes,
 }
 
 impl Engine {
@@ -268,7 +270,9 @@ impl Engine {
         };
         let gated_window = gated.iter().map(|&i| compiled[i].window).max().unwrap_or(0);
         let max_window = compiled.iter().map(|c| c.window).max().unwrap_or(0) + 256;
+        let prefixes = crate::hold::Prefixes::new(patterns.iter().map(Vec::as_slice));
         Ok(Self {
+            prefixes,
             rules: compiled,
             ac,
             targets,
@@ -284,6 +288,12 @@ impl Engine {
             fingerprints,
             max_window,
         })
+    }
+
+    /// How many trailing bytes of a growing `text` a match could still be
+    /// running through (see [`crate::hold`]).
+    pub fn pending_tail(&self, text: &[u8]) -> usize {
+        crate::hold::pending(&self.prefixes, text)
     }
 
     /// Number of rules.

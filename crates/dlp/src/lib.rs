@@ -13,6 +13,7 @@ pub mod decode;
 pub mod engine;
 pub mod finding;
 pub mod fingerprint;
+pub mod hold;
 pub mod lint;
 pub mod rules;
 pub mod scan;

@@ -126,8 +126,10 @@ pub fn redact(hay: &[u8], findings: &[Finding]) -> Vec<u8> {
 }
 
 /// A scanner for text that arrives in pieces (SSE deltas): it holds back
-/// the last `window` bytes, so that nothing is released before a match
-/// that could still be completing in it has been seen.
+/// the trailing bytes a match could still be running through
+/// ([`Engine::pending_tail`]), so nothing is released before a match that
+/// could still be completing in it has been seen, and keeps `window` bytes
+/// of released text as context for the next scan.
 pub struct StreamScanner<'e> {
     engine: &'e Engine,
     buf: Vec<u8>,
@@ -150,7 +152,7 @@ pub struct StreamStep {
 }
 
 impl<'e> StreamScanner<'e> {
-    /// A scanner holding back `window` bytes (at least the engine's
+    /// A scanner keeping `window` bytes of context (at least the engine's
     /// longest match window).
     pub fn new(engine: &'e Engine, window: usize) -> Self {
         Self {
@@ -178,7 +180,7 @@ impl<'e> StreamScanner<'e> {
         let mut safe = if last {
             self.buf.len()
         } else {
-            self.buf.len().saturating_sub(self.window)
+            self.buf.len() - self.engine.pending_tail(&self.buf)
         };
         // Never release the start of a new finding.
         if let Some(first) = found.iter().map(|f| f.start).min() {

@@ -310,3 +310,67 @@ fn hostile_input_is_bounded_and_never_panics() {
         .collect();
     assert!(Engine::new(&twice).is_err());
 }
+
+/// Every planted item of a generated corpus, streamed a few bytes at a
+/// time: when a finding is reported, nothing released so far reaches into
+/// its span (the caller blocks there), and text far from any item is
+/// released without waiting for a window to fill.
+#[test]
+fn streaming_holds_exactly_what_a_match_could_still_cover() {
+    let e = builtin();
+    let (files, manifest) = dlp::corpus::generate(11, 400_000, 8_000, 1_500);
+    let mut checked = 0;
+    for f in &files {
+        let items: Vec<_> = manifest
+            .iter()
+            .filter(|p| p.file == f.name && !p.decoy)
+            .collect();
+        let Some(first) = items.first() else { continue };
+        // Stream up to just past the first item.
+        let end = (first.end + 64).min(f.bytes.len());
+        let text = &f.bytes[..end];
+        let mut s = StreamScanner::new(&e, 0);
+        let mut released = 0usize;
+        let mut reported = false;
+        for c in text.chunks(5) {
+            let step = s.push(c);
+            if !step.findings.is_empty() {
+                for x in &step.findings {
+                    // A match that spans words (a PEM header) may have had
+                    // its leading words released, never its last one.
+                    let multiword = text[x.start..x.end].iter().any(u8::is_ascii_whitespace);
+                    let limit = if multiword { x.end - 1 } else { x.start };
+                    assert!(
+                        released <= limit,
+                        "{}: released {released} bytes, {} at {}..{}",
+                        f.name,
+                        x.rule,
+                        x.start,
+                        x.end
+                    );
+                }
+                reported = true;
+                break;
+            }
+            released += step.release.len();
+        }
+        if reported {
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} files had a streamed finding");
+
+    let prose =
+        "the review of the timing module went well and the team shipped the design on friday "
+            .repeat(20);
+    let mut s = StreamScanner::new(&e, 0);
+    let mut released = 0;
+    for c in prose.as_bytes().chunks(4) {
+        released += s.push(c).release.len();
+    }
+    assert!(
+        prose.len() - released < 16,
+        "held {} bytes of plain prose",
+        prose.len() - released
+    );
+}

@@ -317,6 +317,8 @@ impl Fake {
         tokio::spawn(async move {
             for (i, c) in chunks.into_iter().enumerate() {
                 if broken && i == 2 {
+                    // Let the first events reach the client, then reset.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     let _ = tx.send(Err(std::io::Error::other("upstream reset"))).await;
                     return;
                 }
