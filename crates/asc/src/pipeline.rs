@@ -2,6 +2,7 @@
 //! comes out (forward these bytes, or deny with this reason); the same for
 //! a whole (non-streamed) response.
 
+use bytes::Bytes;
 use dlp::Finding;
 use serde::Serialize;
 use serde_json::Value;
@@ -47,7 +48,7 @@ impl Denial {
 #[derive(Debug, Clone)]
 pub struct Passed {
     /// The body to forward (the original bytes when nothing changed).
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// The model.
     pub model: String,
     /// Whether the response streams.
@@ -157,7 +158,7 @@ pub fn inspect_request(
     policy: &Policy,
     inspector: &Inspector,
     route: &Route,
-    raw: &[u8],
+    raw: &Bytes,
 ) -> Result<Passed, Denial> {
     let mut body: Value = serde_json::from_slice(raw).map_err(|e| {
         Denial::new(
@@ -213,9 +214,12 @@ pub fn inspect_request(
     let redacted = apply_dlp(policy, inspector, &mut body, &parts, "the request")?;
     changed |= !redacted.is_empty();
     let out = if changed {
-        serde_json::to_vec(&body).map_err(|e| Denial::new(DenyKind::BadRequest, e.to_string()))?
+        Bytes::from(
+            serde_json::to_vec(&body)
+                .map_err(|e| Denial::new(DenyKind::BadRequest, e.to_string()))?,
+        )
     } else {
-        raw.to_vec()
+        raw.clone()
     };
     Ok(Passed {
         body: out,
@@ -230,7 +234,7 @@ pub fn inspect_request(
 #[derive(Debug, Clone)]
 pub struct Delivered {
     /// The body (original bytes unless redacted).
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// Tool calls in it.
     pub tool_calls: Vec<ToolCall>,
     /// Calls that need approval before delivery.
@@ -248,7 +252,7 @@ pub struct Delivered {
 pub fn inspect_response(
     policy: &Policy,
     inspector: &Inspector,
-    raw: &[u8],
+    raw: &Bytes,
 ) -> Result<Delivered, Denial> {
     let mut body: Value = serde_json::from_slice(raw)
         .map_err(|_| Denial::new(DenyKind::Upstream, "upstream response is not valid JSON"))?;
@@ -271,9 +275,12 @@ pub fn inspect_response(
     }
     let redacted = apply_dlp(policy, inspector, &mut body, &view.parts, "the response")?;
     let out = if redacted.is_empty() {
-        raw.to_vec()
+        raw.clone()
     } else {
-        serde_json::to_vec(&body).map_err(|e| Denial::new(DenyKind::Upstream, e.to_string()))?
+        Bytes::from(
+            serde_json::to_vec(&body)
+                .map_err(|e| Denial::new(DenyKind::Upstream, e.to_string()))?,
+        )
     };
     Ok(Delivered {
         body: out,
@@ -297,8 +304,8 @@ mod tests {
 
     const BASE: &str = "[models]\nallow = [\"gpt-4o*\"]\n[tools]\ndeny = [\"delete_*\"]\napprove = [\"deploy_*\"]\n";
 
-    fn chat(body: Value) -> Vec<u8> {
-        serde_json::to_vec(&body).expect("json")
+    fn chat(body: Value) -> Bytes {
+        Bytes::from(serde_json::to_vec(&body).expect("json"))
     }
 
     #[test]
@@ -347,8 +354,8 @@ mod tests {
     fn unchanged_requests_forward_original_bytes() {
         let (p, i) = setup(BASE);
         let route = Route::reverse("/openai/v1/chat/completions").expect("route");
-        let raw = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}],"zzz":1,  "aaa":2}"#;
-        assert_eq!(inspect_request(&p, &i, &route, raw).expect("ok").body, raw);
+        let raw = Bytes::from_static(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}],"zzz":1,  "aaa":2}"#);
+        assert_eq!(inspect_request(&p, &i, &route, &raw).expect("ok").body, raw);
     }
 
     #[test]
@@ -389,6 +396,7 @@ mod tests {
         let (p, i) = setup(BASE);
         let route = Route::reverse("/openai/v1/chat/completions").expect("route");
         for bad in [&b"{"[..], b"[]", b"\"x\"", b"{\"messages\": []}"] {
+            let bad = &Bytes::from_static(bad);
             assert_eq!(
                 inspect_request(&p, &i, &route, bad).expect_err("bad").kind,
                 DenyKind::BadRequest
@@ -399,17 +407,19 @@ mod tests {
     #[test]
     fn responses_with_tool_calls() {
         let (p, i) = setup(BASE);
-        let ok = br#"{"choices":[{"message":{"tool_calls":[{"type":"function","function":{"name":"deploy_prod","arguments":"{}"}}]}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
+        let ok = &Bytes::from_static(br#"{"choices":[{"message":{"tool_calls":[{"type":"function","function":{"name":"deploy_prod","arguments":"{}"}}]}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
         let d = inspect_response(&p, &i, ok).expect("delivers");
         assert_eq!(d.needs_approval.len(), 1);
         assert_eq!(d.usage.map(|u| u.total()), Some(3));
-        let bad = br#"{"content":[{"type":"tool_use","name":"delete_all","input":{}}]}"#;
+        let bad = &Bytes::from_static(
+            br#"{"content":[{"type":"tool_use","name":"delete_all","input":{}}]}"#,
+        );
         assert_eq!(
             inspect_response(&p, &i, bad).expect_err("hidden").kind,
             DenyKind::Forbidden
         );
         assert_eq!(
-            inspect_response(&p, &i, b"<html>")
+            inspect_response(&p, &i, &Bytes::from_static(b"<html>"))
                 .expect_err("garbage")
                 .kind,
             DenyKind::Upstream

@@ -9,7 +9,8 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use serde::Serialize;
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -58,9 +59,14 @@ pub struct Record {
     /// `forwarded`, `redacted`, `blocked`, `error`…
     pub decision: String,
     /// The body (request or response; redacted text where policy redacted).
-    pub body: String,
+    #[serde(serialize_with = "as_text")]
+    pub body: Bytes,
     /// Findings, tool calls, usage, timings, reasons (JSON).
     pub detail: serde_json::Value,
+}
+
+fn as_text<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
 }
 
 /// A stored record.
@@ -116,28 +122,34 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_exchange ON records(exchange);";
 
-/// The chain hash of `r` after `prev`.
-pub fn chain_hash(prev: &str, seq: i64, r: &Record) -> String {
-    let canon = serde_json::json!([
-        seq,
-        r.exchange,
-        r.kind.as_str(),
-        r.at_ms,
-        r.agent,
-        r.enclave,
-        r.provider,
-        r.operation,
-        r.model,
-        r.decision,
-        r.body,
-        r.detail.to_string(),
-    ]);
+/// The chain hash of `r` (its `detail` serialised as `detail`) after
+/// `prev`: SHA-256 over `prev` and every field, each length-prefixed.
+pub fn chain_hash(prev: &str, seq: i64, r: &Record, detail: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(canon.to_string().as_bytes());
+    h.update(seq.to_le_bytes());
+    h.update(r.at_ms.to_le_bytes());
+    let fields: [&[u8]; 10] = [
+        r.exchange.as_bytes(),
+        r.kind.as_str().as_bytes(),
+        r.agent.as_bytes(),
+        r.enclave.as_bytes(),
+        r.provider.as_bytes(),
+        r.operation.as_bytes(),
+        r.model.as_bytes(),
+        r.decision.as_bytes(),
+        &r.body,
+        detail.as_bytes(),
+    ];
+    for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f);
+    }
     hex::encode(h.finalize())
 }
+
+/// How often the WAL is folded into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -147,6 +159,9 @@ async fn open_pool(path: &Path, create: bool) -> Result<SqlitePool, LogError> {
         .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
+        // Checkpoints run from their own task (below), not inside a commit
+        // that requests wait for.
+        .pragma("wal_autocheckpoint", "0")
         .busy_timeout(std::time::Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
@@ -179,7 +194,7 @@ fn row_to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<(Stored, String), sqlx
                 operation: row.try_get("operation")?,
                 model: row.try_get("model")?,
                 decision: row.try_get("decision")?,
-                body: row.try_get("body")?,
+                body: Bytes::from(row.try_get::<String, _>("body")?),
                 detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
             },
             hash: row.try_get("hash")?,
@@ -188,45 +203,76 @@ fn row_to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<(Stored, String), sqlx
     ))
 }
 
+const COLUMNS: &str =
+    "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, provider, operation, model, decision, body, detail, prev, hash) VALUES ";
+const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The insert statement for `n` rows (n a power of two up to 64).
+fn insert_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=6)
+            .map(|k| {
+                let rows = vec![ROW; 1 << k].join(",");
+                format!("{COLUMNS}{rows}")
+            })
+            .collect()
+    });
+    &all[n.trailing_zeros() as usize]
+}
+
+/// Appends `jobs` in one multi-row insert and one transaction.
 async fn write_batch(pool: &SqlitePool, last: &mut (i64, String), jobs: Vec<Job>) {
-    let result: Result<Vec<i64>, sqlx::Error> = async {
+    let (mut seq, mut prev) = last.clone();
+    let mut rows = Vec::with_capacity(jobs.len());
+    for (r, _) in &jobs {
+        seq += 1;
+        let detail = r.detail.to_string();
+        let hash = chain_hash(&prev, seq, r, &detail);
+        rows.push((
+            seq,
+            detail,
+            std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        ));
+    }
+    // Rows go in chunks of power-of-two sizes, so at most a handful of
+    // distinct statements exist (each prepared once per connection).
+    let result: Result<(), sqlx::Error> = async {
         let mut tx = pool.begin().await?;
-        let mut seqs = vec![];
-        let (mut seq, mut prev) = last.clone();
-        for (r, _) in &jobs {
-            seq += 1;
-            let hash = chain_hash(&prev, seq, r);
-            sqlx::query(
-                "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, provider, operation, model, decision, body, detail, prev, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(seq)
-            .bind(&r.exchange)
-            .bind(r.kind.as_str())
-            .bind(r.at_ms)
-            .bind(&r.agent)
-            .bind(&r.enclave)
-            .bind(&r.provider)
-            .bind(&r.operation)
-            .bind(&r.model)
-            .bind(&r.decision)
-            .bind(&r.body)
-            .bind(r.detail.to_string())
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            seqs.push(seq);
-            prev = hash;
+        let mut done = 0;
+        while done < jobs.len() {
+            let n = 1 << (usize::BITS - 1 - (jobs.len() - done).leading_zeros()).min(6);
+            let mut q = sqlx::query(insert_sql(n));
+            for ((r, _), (seq, detail, prev_hash, hash)) in
+                jobs[done..done + n].iter().zip(&rows[done..done + n])
+            {
+                q = q
+                    .bind(*seq)
+                    .bind(&r.exchange)
+                    .bind(r.kind.as_str())
+                    .bind(r.at_ms)
+                    .bind(&r.agent)
+                    .bind(&r.enclave)
+                    .bind(&r.provider)
+                    .bind(&r.operation)
+                    .bind(&r.model)
+                    .bind(&r.decision)
+                    .bind(String::from_utf8_lossy(&r.body))
+                    .bind(detail)
+                    .bind(prev_hash)
+                    .bind(hash);
+            }
+            q.execute(&mut *tx).await?;
+            done += n;
         }
-        tx.commit().await?;
-        *last = (seq, prev);
-        Ok(seqs)
+        tx.commit().await
     }
     .await;
     match result {
-        Ok(seqs) => {
-            for ((_, reply), seq) in jobs.into_iter().zip(seqs) {
+        Ok(()) => {
+            *last = (seq, prev);
+            for ((_, reply), (seq, ..)) in jobs.into_iter().zip(rows) {
                 let _ = reply.send(Ok(seq));
             }
         }
@@ -272,6 +318,21 @@ impl SessionLog {
                 .fetch_optional(&pool)
                 .await?;
         let mut last = last.unwrap_or((0, GENESIS.to_owned()));
+        let ckpt_pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CHECKPOINT_EVERY).await;
+                if ckpt_pool.is_closed() {
+                    break;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&ckpt_pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "session log checkpoint failed");
+                }
+            }
+        });
         let (tx, mut rx) = mpsc::channel::<Job>(4096);
         let writer_pool = pool.clone();
         tokio::spawn(async move {
@@ -367,26 +428,29 @@ pub struct Verification {
 /// # Errors
 /// [`LogError::Db`].
 pub async fn verify(pool: &SqlitePool) -> Result<Verification, LogError> {
-    let rows = sqlx::query("SELECT * FROM records ORDER BY seq")
-        .fetch_all(pool)
-        .await?;
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query("SELECT * FROM records ORDER BY seq").fetch(pool);
     let mut prev = GENESIS.to_owned();
-    for (expected_seq, row) in (1..).zip(rows.iter()) {
-        let (s, stored_prev) = row_to_stored(row)?;
-        if s.seq != expected_seq
+    let mut count = 0;
+    let mut broken_at = None;
+    while let Some(row) = rows.try_next().await? {
+        count += 1;
+        if broken_at.is_some() {
+            continue;
+        }
+        let (s, stored_prev) = row_to_stored(&row)?;
+        let detail: String = row.try_get("detail")?;
+        if s.seq != count
             || stored_prev != prev
-            || chain_hash(&prev, s.seq, &s.record) != s.hash
+            || chain_hash(&prev, s.seq, &s.record, &detail) != s.hash
         {
-            return Ok(Verification {
-                records: rows.len() as i64,
-                broken_at: Some(s.seq),
-            });
+            broken_at = Some(s.seq);
         }
         prev = s.hash;
     }
     Ok(Verification {
-        records: rows.len() as i64,
-        broken_at: None,
+        records: count,
+        broken_at,
     })
 }
 
@@ -405,7 +469,7 @@ mod tests {
             operation: "chat.completions".into(),
             model: "m".into(),
             decision: "forwarded".into(),
-            body: format!("{{\"n\":{i}}}"),
+            body: Bytes::from(format!("{{\"n\":{i}}}")),
             detail: serde_json::json!({"i": i}),
         }
     }

@@ -62,7 +62,7 @@ impl Exchange {
         state: &State,
         kind: RecordKind,
         decision: &str,
-        body: String,
+        body: impl Into<Bytes>,
         detail: serde_json::Value,
     ) -> Record {
         Record {
@@ -75,7 +75,7 @@ impl Exchange {
             operation: self.route.operation.as_str().into(),
             model: self.model.clone(),
             decision: decision.into(),
-            body,
+            body: body.into(),
             detail,
         }
     }
@@ -325,7 +325,7 @@ async fn forward(
         "redacted"
     };
     let detail = json!({"removed_tools": passed.removed_tools, "findings": findings_json(&passed.redacted), "stream": passed.stream});
-    let logged = String::from_utf8_lossy(&passed.body).into_owned();
+    let logged = passed.body.clone();
     if let Err(e) = state
         .log
         .append(ex.record(&state, RecordKind::Request, decision, logged, detail))

@@ -50,7 +50,7 @@ pub fn build(
     route: &Route,
     upstream: &Upstream,
     headers: &[(String, String)],
-    body: Vec<u8>,
+    body: Bytes,
     key: &RealKey,
     signing_region: Option<&str>,
     now_unix: i64,
@@ -99,8 +99,7 @@ pub fn build(
     for (k, v) in &out {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(Full::new(Bytes::from(body)))
-        .map_err(|_| OutboundError::Header)
+    b.body(Full::new(body)).map_err(|_| OutboundError::Header)
 }
 
 #[cfg(test)]

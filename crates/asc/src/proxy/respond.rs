@@ -105,7 +105,8 @@ pub async fn upstream_error(
             .await
         }
     };
-    let text = String::from_utf8_lossy(&body).into_owned();
+    let body = Bytes::from(body);
+    let text = body.clone();
     let detail = json!({"status": status.as_u16(), "duration_ms": ms(ex)});
     let _ = state
         .log
@@ -216,7 +217,7 @@ pub async fn whole(
     };
     let detail = json!({"tool_calls": calls, "usage": delivered.usage, "findings": findings_json(&delivered.redacted),
                         "approved": delivered.needs_approval.len(), "duration_ms": ms(ex)});
-    let text = String::from_utf8_lossy(&delivered.body).into_owned();
+    let text = delivered.body.clone();
     if state
         .log
         .append(ex.record(state, RecordKind::Response, decision, text, detail))
