@@ -11,6 +11,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build (the binaries tests start: asc, fake-upstream, nodes…)"
+cargo build --workspace --locked --bins
 echo "== cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast
 echo "== fuzz smoke pass (every parser that sees untrusted bytes)"

@@ -52,6 +52,18 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Run a stdio MCP server behind the policy of `[mcp.servers.NAME]`.
+    McpStdio {
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The server's name in the policy.
+        #[arg(long)]
+        server: String,
+        /// The server command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Decide tool calls held for approval.
     Approvals {
         /// What to do.

@@ -18,6 +18,7 @@ pub mod credential;
 pub mod duration;
 pub mod glob;
 pub mod inspector;
+pub mod mcp;
 pub mod pipeline;
 pub mod policy;
 pub mod provider;

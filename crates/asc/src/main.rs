@@ -24,6 +24,15 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             asc::run::serve(cfg, telemetry::shutdown_on_signal()).await?;
             Ok(0)
         }
+        Command::McpStdio {
+            config,
+            server,
+            command,
+        } => {
+            let code =
+                asc::mcp::stdio::run(&Config::load(&config.config)?, &server, &command).await?;
+            Ok(u8::try_from(code).unwrap_or(1))
+        }
         Command::Log { cmd, config } => {
             asc::commands::log(cmd, &Config::load(&config.config)?).await
         }

@@ -225,6 +225,15 @@ impl Rig {
                 "ASC_CA",
                 d.join("asc-ca/ca.pem").to_string_lossy().into_owned(),
             ),
+            ("ASC_BIN", bin("asc").to_string_lossy().into_owned()),
+            ("ASC_CONFIG", self.config.to_string_lossy().into_owned()),
+            (
+                "TIME_BIN",
+                python()
+                    .with_file_name("mcp-server-time")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -233,7 +242,14 @@ impl Rig {
 
     /// A Python scenario process, not yet waited for.
     pub fn spawn_python(&self, scenarios: &[&str]) -> Child {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/clients.py");
+        self.spawn_script("clients.py", scenarios)
+    }
+
+    /// A scenario of `tests/py/SCRIPT`, not yet waited for.
+    pub fn spawn_script(&self, script: &str, scenarios: &[&str]) -> Child {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/py")
+            .join(script);
         let mut cmd = Command::new(python());
         cmd.arg(script)
             .args(scenarios)
