@@ -81,6 +81,13 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+impl Agents {
+    /// The agent bound to source address `peer` (MCP callers carry no key).
+    pub fn by_source(&self, peer: IpAddr) -> Option<&Agent> {
+        self.list.iter().find(|a| a.source == Some(canonical(peer)))
+    }
+}
+
 /// Headers that carry a key (or hop-by-hop state) and are never copied
 /// from the agent's request to the upstream.
 pub const STRIPPED: &[&str] = &[

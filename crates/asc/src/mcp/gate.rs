@@ -10,7 +10,7 @@
 //! - A batch (a JSON array) is refused: MCP no longer defines them, and a
 //!   filter that skips what it cannot read is no filter.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use dlp::Finding;
 use serde_json::Value;
@@ -77,8 +77,6 @@ pub struct Gate {
     inspector: Inspector,
     /// Requests in flight: id → (method, tool).
     pending: HashMap<String, (String, Option<String>)>,
-    /// Tools whose listed definition differs from the pin.
-    changed: HashSet<String>,
 }
 
 fn rules_of(found: &[Finding]) -> String {
@@ -97,7 +95,6 @@ impl Gate {
             pins,
             inspector,
             pending: HashMap::new(),
-            changed: HashSet::new(),
         }
     }
 
@@ -179,7 +176,7 @@ impl Gate {
             let reason = format!("tool `{tool}` is not available through this gateway");
             return self.refuse(&msg, reason, vec![]);
         }
-        if self.changed.contains(&tool) {
+        if self.pins.is_changed(&self.server, &tool) {
             let reason = format!("tool `{tool}` changed since it was approved; it is refused until an admin re-approves it");
             return self.refuse(&msg, reason, vec![]);
         }
@@ -229,13 +226,9 @@ impl Gate {
                 return false;
             }
             match self.pins.check(&server, &name, &definition_hash(t)) {
-                PinCheck::New | PinCheck::Same => {
-                    self.changed.remove(&name);
-                    true
-                }
+                PinCheck::New | PinCheck::Same => true,
                 PinCheck::Changed { .. } => {
                     tracing::warn!(server = %server, tool = %name, "tool definition changed since it was pinned; hidden");
-                    self.changed.insert(name.clone());
                     hidden.push(name);
                     false
                 }

@@ -38,44 +38,77 @@ pub enum PinCheck {
     },
 }
 
+#[derive(Debug, Clone)]
+struct Pin {
+    hash: String,
+    /// The last listed definition differed from `hash`.
+    changed: bool,
+}
+
 /// Pins by (server, tool), shared by every conversation with a server.
 #[derive(Debug, Clone, Default)]
 pub struct Pins {
-    inner: Arc<Mutex<BTreeMap<(String, String), String>>>,
+    inner: Arc<Mutex<BTreeMap<(String, String), Pin>>>,
 }
 
 impl Pins {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Pin>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Checks `hash` for the tool, pinning it if new.
+    /// Checks `hash` for the tool, pinning it if new and remembering a
+    /// mismatch until the definition is back or re-pinned.
     pub fn check(&self, server: &str, tool: &str, hash: &str) -> PinCheck {
         let mut m = self.lock();
-        match m.get(&(server.to_owned(), tool.to_owned())) {
+        let key = (server.to_owned(), tool.to_owned());
+        match m.get_mut(&key) {
             None => {
-                m.insert((server.to_owned(), tool.to_owned()), hash.to_owned());
+                m.insert(
+                    key,
+                    Pin {
+                        hash: hash.to_owned(),
+                        changed: false,
+                    },
+                );
                 PinCheck::New
             }
-            Some(p) if p == hash => PinCheck::Same,
-            Some(p) => PinCheck::Changed {
-                pinned: p.clone(),
-                seen: hash.to_owned(),
-            },
+            Some(p) if p.hash == hash => {
+                p.changed = false;
+                PinCheck::Same
+            }
+            Some(p) => {
+                p.changed = true;
+                PinCheck::Changed {
+                    pinned: p.hash.clone(),
+                    seen: hash.to_owned(),
+                }
+            }
         }
+    }
+
+    /// Whether the tool's last listed definition differs from its pin.
+    pub fn is_changed(&self, server: &str, tool: &str) -> bool {
+        self.lock()
+            .get(&(server.to_owned(), tool.to_owned()))
+            .is_some_and(|p| p.changed)
     }
 
     /// The pinned hash, if any.
     pub fn get(&self, server: &str, tool: &str) -> Option<String> {
         self.lock()
             .get(&(server.to_owned(), tool.to_owned()))
-            .cloned()
+            .map(|p| p.hash.clone())
     }
 
     /// Re-pins a tool to `hash` (an admin approved the new definition).
     pub fn set(&self, server: &str, tool: &str, hash: &str) {
-        self.lock()
-            .insert((server.to_owned(), tool.to_owned()), hash.to_owned());
+        self.lock().insert(
+            (server.to_owned(), tool.to_owned()),
+            Pin {
+                hash: hash.to_owned(),
+                changed: false,
+            },
+        );
     }
 }
 
@@ -94,7 +127,9 @@ mod tests {
         assert_eq!(p.check("s", "get", &h1), PinCheck::Same);
         let h2 = definition_hash(&t2);
         assert!(matches!(p.check("s", "get", &h2), PinCheck::Changed { .. }));
+        assert!(p.is_changed("s", "get"));
         p.set("s", "get", &h2);
+        assert!(!p.is_changed("s", "get"));
         assert_eq!(p.check("s", "get", &h2), PinCheck::Same);
         // Key order does not change the hash.
         let a = json!({"name": "x", "inputSchema": {"a": 1, "b": 2}});

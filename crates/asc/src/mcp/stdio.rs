@@ -14,13 +14,13 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::proxy::exchange::now_ms;
 use crate::proxy::state::load_policy;
-use crate::session_log::{Record, RecordKind, SessionLog};
+use crate::session_log::{RecordKind, SessionLog};
 
 use super::gate::{FromClient, FromServer, Gate};
 use super::message;
 use super::pins::Pins;
+use super::record::{exchange_id, McpLog};
 
 /// Longest message accepted on either side.
 pub const MAX_LINE: usize = 16 << 20;
@@ -50,46 +50,16 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<Option
     }
 }
 
-/// What the log needs to know about the conversation.
+/// The conversation's log and the exchange ids of calls in flight.
 struct Logger {
-    log: SessionLog,
-    enclave: String,
-    agent: String,
-    server: String,
+    rec: McpLog,
     /// JSON-RPC id → exchange id of calls in flight.
     calls: Mutex<HashMap<String, String>>,
 }
 
 impl Logger {
-    async fn write(
-        &self,
-        exchange: &str,
-        kind: RecordKind,
-        (method, tool): (&str, &str),
-        decision: &str,
-        body: &Value,
-        detail: Value,
-    ) {
-        let r = Record {
-            exchange: exchange.to_owned(),
-            kind,
-            at_ms: now_ms(),
-            agent: self.agent.clone(),
-            enclave: self.enclave.clone(),
-            provider: format!("mcp:{}", self.server),
-            operation: method.to_owned(),
-            model: tool.to_owned(),
-            decision: decision.to_owned(),
-            body: body.to_string().into(),
-            detail,
-        };
-        if let Err(e) = self.log.append(r).await {
-            tracing::error!(error = %e, "session log write failed");
-        }
-    }
-
     fn exchange_for(&self, msg: &Value) -> String {
-        let id = format!("ex-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let id = exchange_id();
         if let Some(k) = message::id_key(msg) {
             self.calls
                 .lock()
@@ -140,10 +110,12 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
         active.inspector.clone(),
     )));
     let logger = Arc::new(Logger {
-        log,
-        enclave: config.enclave.clone(),
-        agent: std::env::var("CORDON_AGENT").unwrap_or_else(|_| "stdio".into()),
-        server: server.to_owned(),
+        rec: McpLog {
+            log,
+            enclave: config.enclave.clone(),
+            agent: std::env::var("CORDON_AGENT").unwrap_or_else(|_| "stdio".into()),
+            server: server.to_owned(),
+        },
         calls: Mutex::new(HashMap::new()),
     });
     let mut child = Command::new(program)
@@ -200,15 +172,16 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                 FromClient::Forward(m) => {
                     if method == "tools/call" {
                         let ex = l.exchange_for(&m);
-                        l.write(
-                            &ex,
-                            RecordKind::Request,
-                            (&method, &tool),
-                            "forwarded",
-                            &m,
-                            json!({}),
-                        )
-                        .await;
+                        l.rec
+                            .write(
+                                &ex,
+                                RecordKind::Request,
+                                (&method, &tool),
+                                "forwarded",
+                                &m,
+                                json!({}),
+                            )
+                            .await;
                     }
                     let mut out = m.to_string().into_bytes();
                     out.push(b'\n');
@@ -222,7 +195,7 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                     reason,
                     findings,
                 } => {
-                    let ex = format!("ex-{}", hex::encode(rand::random::<[u8; 8]>()));
+                    let ex = exchange_id();
                     let detail = json!({"reason": reason, "findings": finding_rules(&findings)});
                     // The refused message is logged without its arguments
                     // when DLP refused it.
@@ -231,15 +204,16 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                     } else {
                         json!({"method": method, "params": {"name": tool}})
                     };
-                    l.write(
-                        &ex,
-                        RecordKind::Request,
-                        (&method, &tool),
-                        "blocked",
-                        &body,
-                        detail,
-                    )
-                    .await;
+                    l.rec
+                        .write(
+                            &ex,
+                            RecordKind::Request,
+                            (&method, &tool),
+                            "blocked",
+                            &body,
+                            detail,
+                        )
+                        .await;
                     if let Some(r) = reply {
                         let _ = tc.send(r).await;
                     }
@@ -250,16 +224,17 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .refusal(&request, &reason);
-                    let ex = format!("ex-{}", hex::encode(rand::random::<[u8; 8]>()));
-                    l.write(
-                        &ex,
-                        RecordKind::Request,
-                        (&method, &tool),
-                        "blocked",
-                        &request,
-                        json!({"reason": reason}),
-                    )
-                    .await;
+                    let ex = exchange_id();
+                    l.rec
+                        .write(
+                            &ex,
+                            RecordKind::Request,
+                            (&method, &tool),
+                            "blocked",
+                            &request,
+                            json!({"reason": reason}),
+                        )
+                        .await;
                     let _ = tc.send(reply).await;
                 }
             }
@@ -295,26 +270,28 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
             match step {
                 FromServer::Forward { message, hidden } => {
                     if let Some(ex) = ex {
-                        l.write(
-                            &ex,
-                            RecordKind::Response,
-                            (&method, &tool),
-                            "delivered",
-                            &message,
-                            json!({}),
-                        )
-                        .await;
+                        l.rec
+                            .write(
+                                &ex,
+                                RecordKind::Response,
+                                (&method, &tool),
+                                "delivered",
+                                &message,
+                                json!({}),
+                            )
+                            .await;
                     } else if !hidden.is_empty() {
-                        let ex = format!("ex-{}", hex::encode(rand::random::<[u8; 8]>()));
-                        l.write(
-                            &ex,
-                            RecordKind::Response,
-                            ("tools/list", ""),
-                            "filtered",
-                            &message,
-                            json!({"hidden": hidden}),
-                        )
-                        .await;
+                        let ex = exchange_id();
+                        l.rec
+                            .write(
+                                &ex,
+                                RecordKind::Response,
+                                ("tools/list", ""),
+                                "filtered",
+                                &message,
+                                json!({"hidden": hidden}),
+                            )
+                            .await;
                     }
                     if tc.send(message).await.is_err() {
                         break;
@@ -325,19 +302,18 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                     reason,
                     findings,
                 } => {
-                    let ex = ex.unwrap_or_else(|| {
-                        format!("ex-{}", hex::encode(rand::random::<[u8; 8]>()))
-                    });
+                    let ex = ex.unwrap_or_else(exchange_id);
                     let detail = json!({"reason": reason, "findings": finding_rules(&findings)});
-                    l.write(
-                        &ex,
-                        RecordKind::Response,
-                        (&method, &tool),
-                        "blocked",
-                        &reply,
-                        detail,
-                    )
-                    .await;
+                    l.rec
+                        .write(
+                            &ex,
+                            RecordKind::Response,
+                            (&method, &tool),
+                            "blocked",
+                            &reply,
+                            detail,
+                        )
+                        .await;
                     if tc.send(reply).await.is_err() {
                         break;
                     }

@@ -163,6 +163,9 @@ pub async fn handle(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    if ingress == Ingress::Reverse && pq.starts_with("/mcp/") {
+        return crate::mcp::http::handle(state, peer, req).await;
+    }
     let route = match ingress {
         Ingress::Reverse => Route::reverse(&pq),
         Ingress::Forward(p) => Route::forward(p, &pq),

@@ -84,6 +84,8 @@ pub struct State {
     pub ca: Arc<InterceptionCa>,
     /// Counters.
     pub counters: Counters,
+    /// Pinned MCP tool definitions.
+    pub mcp_pins: crate::mcp::pins::Pins,
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -114,6 +116,7 @@ impl State {
             approvals: Approvals::default(),
             ca,
             counters: Counters::default(),
+            mcp_pins: crate::mcp::pins::Pins::default(),
         }
     }
 

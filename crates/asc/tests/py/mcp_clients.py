@@ -1,7 +1,8 @@
 """MCP scenarios with the official `mcp` SDK as the client (see ../mcp.rs).
 
 Usage: python mcp_clients.py SCENARIO...   prints "ok SCENARIO" per scenario.
-Environment: ASC_BIN, ASC_CONFIG (the gateway), TIME_BIN (mcp-server-time).
+Environment: ASC_BIN, ASC_CONFIG (the gateway), TIME_BIN (mcp-server-time),
+ASC_MCP_URL (the gateway's /mcp/files endpoint).
 """
 import os
 import sys
@@ -47,6 +48,32 @@ async def stdio_filtering(mode):
             raise AssertionError("a secret went out in tool arguments")
         except MCPError as e:
             expect("DLP" in e.message and SECRET not in e.message, e.message)
+
+
+async def http_filtering(mode):
+    async with Client(os.environ["ASC_MCP_URL"], mode=mode) as c:
+        names = sorted(t.name for t in (await c.list_tools()).tools)
+        expect(names == ["get_weather", "read_notes"], f"listed {names}")
+        r = await c.call_tool("get_weather", {"city": "Paris"})
+        expect(not r.is_error and "Sunny in Paris" in r.content[0].text, r)
+        try:
+            await c.call_tool("delete_file", {"path": "/etc/passwd"})
+            raise AssertionError("a hidden tool was called")
+        except MCPError as e:
+            expect("not available" in e.message, (e.code, e.message))
+        try:
+            await c.call_tool("read_notes", {})
+            raise AssertionError("a secret in a tool result reached the client")
+        except MCPError as e:
+            expect("DLP" in e.message and SECRET not in e.message, e.message)
+
+
+def http_filtering_modern():
+    anyio.run(http_filtering, "auto")
+
+
+def http_filtering_legacy():
+    anyio.run(http_filtering, "legacy")
 
 
 def stdio_filtering_modern():

@@ -247,6 +247,16 @@ impl Rig {
 
     /// A scenario of `tests/py/SCRIPT`, not yet waited for.
     pub fn spawn_script(&self, script: &str, scenarios: &[&str]) -> Child {
+        self.spawn_script_with(script, scenarios, &[])
+    }
+
+    /// Same, with more environment.
+    pub fn spawn_script_with(
+        &self,
+        script: &str,
+        scenarios: &[&str],
+        extra: &[(&str, String)],
+    ) -> Child {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/py")
             .join(script);
@@ -254,6 +264,7 @@ impl Rig {
         cmd.arg(script)
             .args(scenarios)
             .envs(self.env())
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for k in [
