@@ -377,6 +377,13 @@ impl SessionLog {
     }
 }
 
+fn records(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Stored>, LogError> {
+    Ok(rows
+        .iter()
+        .map(|r| row_to_stored(r).map(|(s, _)| s))
+        .collect::<Result<_, _>>()?)
+}
+
 /// The last `n` records, oldest first.
 ///
 /// # Errors
@@ -387,13 +394,7 @@ pub async fn tail(pool: &SqlitePool, n: i64) -> Result<Vec<Stored>, LogError> {
             .bind(n)
             .fetch_all(pool)
             .await?;
-    Ok(rows
-        .iter()
-        .map(row_to_stored)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect())
+    records(&rows)
 }
 
 /// The records of one exchange.
@@ -405,13 +406,7 @@ pub async fn show(pool: &SqlitePool, exchange: &str) -> Result<Vec<Stored>, LogE
         .bind(exchange)
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .iter()
-        .map(row_to_stored)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect())
+    records(&rows)
 }
 
 /// The outcome of a chain check.

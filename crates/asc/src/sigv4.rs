@@ -109,6 +109,10 @@ fn uri_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
+fn decode(s: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
+}
+
 fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
@@ -124,24 +128,6 @@ fn canonical_query(query: &str) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = vec![];
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A request as the signature covers it.
