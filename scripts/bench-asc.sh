@@ -16,15 +16,7 @@ DUR=${DUR:-10s}
 RATE=${RATE:-2000}
 cargo build --release --locked -p asc -p fake-upstream -q
 command -v oha >/dev/null || cargo install --locked oha
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench/lib.sh
 
 target/release/fake-upstream --tls-dir "$work/fake-ca" >"$work/fake.out" &
 pids+=($!)

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use crate::mcp;
 use crate::proxy::State;
 use crate::session_log;
 
@@ -131,6 +132,35 @@ async fn verify(AxState(a): AxState<Admin>) -> Response {
     }
 }
 
+async fn pins(AxState(a): AxState<Admin>) -> Response {
+    match a.state.mcp_pins.list().await {
+        Ok(p) => Json(json!({"pins": p})).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "pins", &e.to_string()),
+    }
+}
+
+async fn approve_pin(
+    AxState(a): AxState<Admin>,
+    Path((server, tool)): Path<(String, String)>,
+) -> Response {
+    let s = &a.state;
+    match mcp::approve::approve(
+        &s.mcp_pins,
+        &s.log,
+        &s.config.enclave,
+        (&server, &tool),
+        "admin",
+    )
+    .await
+    {
+        Ok(p) => Json(json!({"pin": p})).into_response(),
+        Err(e @ mcp::approve::ApproveError::Unknown(..)) => {
+            error(StatusCode::NOT_FOUND, "not_found", &e.to_string())
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "pins", &e.to_string()),
+    }
+}
+
 async fn reload(AxState(a): AxState<Admin>) -> Response {
     a.state.reload_if_changed();
     match a.state.active() {
@@ -183,6 +213,11 @@ pub fn router(state: Arc<State>, token: String) -> Router {
         .route("/api/v1/log/verify", get(verify))
         .route("/api/v1/log/{id}", get(show))
         .route("/api/v1/policy/reload", post(reload))
+        .route("/api/v1/mcp/pins", get(pins))
+        .route(
+            "/api/v1/mcp/pins/{server}/{tool}/approve",
+            post(approve_pin),
+        )
         .layer(middleware::from_fn_with_state(a.clone(), auth));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

@@ -64,6 +64,15 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Pinned MCP tool definitions: list them, approve a changed one.
+    Pins {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: PinCmd,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Decide tool calls held for approval.
     Approvals {
         /// What to do.
@@ -110,5 +119,21 @@ pub enum ApprovalCmd {
     Deny {
         /// The approval id (`apr-…`).
         id: String,
+    },
+}
+
+/// `asc pins …` (works on the log database, with or without a running
+/// gateway; running ones pick the change up on the next call).
+#[derive(Debug, Subcommand)]
+pub enum PinCmd {
+    /// Every pinned tool, marked CHANGED where the server now lists a
+    /// different definition.
+    List,
+    /// Approve the definition the server lists now.
+    Approve {
+        /// The MCP server's name in the policy.
+        server: String,
+        /// The tool.
+        tool: String,
     },
 }

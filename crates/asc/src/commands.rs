@@ -1,11 +1,13 @@
-//! The `log` and `approvals` subcommands: read the log file directly,
-//! decide approvals through the running ASC's admin API.
+//! The `log`, `pins` and `approvals` subcommands: read the log file and
+//! the pins directly, decide approvals through the running ASC's admin API.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use crate::cli::{ApprovalCmd, LogCmd};
+use crate::cli::{ApprovalCmd, LogCmd, PinCmd};
 use crate::config::Config;
+use crate::mcp::approve;
+use crate::mcp::pins::Pins;
 use crate::session_log::{self, SessionLog};
 
 /// `asc log …`; returns the exit code.
@@ -59,6 +61,49 @@ pub async fn log(cmd: LogCmd, config: &Config) -> anyhow::Result<u8> {
                     println!("session log BROKEN at record {seq} (of {})", v.records);
                     Ok(1)
                 }
+            }
+        }
+    }
+}
+
+/// `asc pins …`; returns the exit code.
+///
+/// # Errors
+/// When the database cannot be opened.
+pub async fn pins(cmd: PinCmd, config: &Config) -> anyhow::Result<u8> {
+    let log = SessionLog::open(&config.log_database).await?;
+    let pins = Pins::open(log.pool().clone()).await?;
+    match cmd {
+        PinCmd::List => {
+            for p in pins.list().await? {
+                let state = if p.approved == p.seen { "" } else { "CHANGED" };
+                println!(
+                    "{:<16} {:<32} {}  {state}",
+                    p.server,
+                    p.tool,
+                    &p.approved[..16.min(p.approved.len())]
+                );
+            }
+            Ok(0)
+        }
+        PinCmd::Approve { server, tool } => {
+            let by = format!(
+                "admin:{}",
+                std::env::var("USER").unwrap_or_else(|_| "cli".into())
+            );
+            match approve::approve(&pins, &log, &config.enclave, (&server, &tool), &by).await {
+                Ok(p) => {
+                    println!(
+                        "{server}/{tool}: definition {} approved",
+                        &p.approved[..16.min(p.approved.len())]
+                    );
+                    Ok(0)
+                }
+                Err(e @ approve::ApproveError::Unknown(..)) => {
+                    eprintln!("{e}");
+                    Ok(1)
+                }
+                Err(e) => Err(e.into()),
             }
         }
     }

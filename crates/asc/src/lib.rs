@@ -16,7 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod credential;
 pub mod duration;
-pub mod glob;
+pub use proto::glob;
 pub mod inspector;
 pub mod mcp;
 pub mod pipeline;

@@ -92,6 +92,18 @@ struct RawMcpServer {
     deny: Vec<String>,
     #[serde(default)]
     approve: Vec<String>,
+    prompts: Option<RawNames>,
+    resources: Option<RawNames>,
+}
+
+/// Allow and deny patterns over MCP prompt names or resource URIs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNames {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +125,8 @@ struct RawPolicy {
     credentials: Option<toml::Table>,
 }
 
-/// Tool rules for LLM tool definitions and calls.
+/// Allow, deny and approve patterns over names: LLM tools and MCP tools,
+/// and (allow and deny only) MCP prompt names and resource URIs.
 #[derive(Debug, Clone, Default)]
 pub struct ToolRules {
     /// When set, only these tools may be offered and called.
@@ -187,6 +200,11 @@ pub struct McpServer {
     pub url: Option<String>,
     /// Tool rules (an empty allow-list allows no tool).
     pub tools: ToolRules,
+    /// Prompt names that may be listed and fetched (absent: none).
+    pub prompts: ToolRules,
+    /// Resource URIs (and URI templates) that may be listed and read
+    /// (absent: none).
+    pub resources: ToolRules,
 }
 
 /// A validated policy.
@@ -235,6 +253,12 @@ fn tool_rules(allow: Option<&[String]>, deny: &[String], approve: &[String]) -> 
         deny: globs(deny),
         approve: globs(approve),
     }
+}
+
+/// Rules for MCP prompts or resources: absent means none is allowed.
+fn name_rules(raw: Option<RawNames>) -> ToolRules {
+    let raw = raw.unwrap_or_default();
+    tool_rules(Some(&raw.allow), &raw.deny, &[])
 }
 
 impl Policy {
@@ -316,6 +340,8 @@ impl Policy {
                 McpServer {
                     url: s.url,
                     tools: tool_rules(Some(&s.allow), &s.deny, &s.approve),
+                    prompts: name_rules(s.prompts),
+                    resources: name_rules(s.resources),
                 },
             );
         }

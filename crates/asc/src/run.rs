@@ -10,6 +10,7 @@ use crate::admin;
 use crate::ca::InterceptionCa;
 use crate::config::Config;
 use crate::credential::{load_keys, Agents};
+use crate::mcp::pins::Pins;
 use crate::proxy::state::load_policy;
 use crate::proxy::{exchange, forward, listen, upstream, State};
 use crate::session_log::SessionLog;
@@ -82,6 +83,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .collect();
     let client = upstream::client(&cas)?;
     let log = SessionLog::open(&config.log_database).await?;
+    let pins = Pins::open(log.pool().clone()).await?;
     let ca = Arc::new(InterceptionCa::load_or_create(&config.ca_dir)?);
     let token = admin::load_or_create_token(&config.admin_token_file)?;
     let reverse = bind(config.reverse, "reverse proxy").await?;
@@ -104,6 +106,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         client,
         log,
         ca,
+        pins,
     ));
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(l) = reverse {

@@ -165,6 +165,9 @@ async fn open_pool(path: &Path, create: bool) -> Result<SqlitePool, LogError> {
         .busy_timeout(std::time::Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // A local file does not drop connections: no ping before each use
+        // (a round trip to the database thread on every append).
+        .test_before_acquire(false)
         .connect_with(opts)
         .await?;
     Ok(pool)
@@ -221,11 +224,56 @@ fn insert_sql(n: usize) -> &'static str {
     &all[n.trailing_zeros() as usize]
 }
 
-/// Appends `jobs` in one multi-row insert and one transaction.
+/// The newest record's position and hash (the genesis before any).
+async fn chain_head(pool: &SqlitePool) -> Result<(i64, String), sqlx::Error> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    Ok(last.unwrap_or((0, GENESIS.to_owned())))
+}
+
+/// Appends `jobs` in one multi-row insert and one transaction. Another
+/// process may append to the same file (`asc serve` and `asc mcp-stdio`
+/// share it): when the insert fails because the chain moved on, the batch
+/// is chained again onto the new head and retried.
 async fn write_batch(pool: &SqlitePool, last: &mut (i64, String), jobs: Vec<Job>) {
+    let mut result = try_batch(pool, last, &jobs).await;
+    for _ in 0..3 {
+        let Err(_) = &result else { break };
+        match chain_head(pool).await {
+            Ok(head) if head != *last => {
+                *last = head;
+                result = try_batch(pool, last, &jobs).await;
+            }
+            _ => break,
+        }
+    }
+    match result {
+        Ok(seqs) => {
+            for ((_, reply), seq) in jobs.into_iter().zip(seqs) {
+                let _ = reply.send(Ok(seq));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "session log write failed");
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// One attempt of [`write_batch`]: on success `last` moves to the new head
+/// and the records' positions are returned.
+async fn try_batch(
+    pool: &SqlitePool,
+    last: &mut (i64, String),
+    jobs: &[Job],
+) -> Result<Vec<i64>, sqlx::Error> {
     let (mut seq, mut prev) = last.clone();
     let mut rows = Vec::with_capacity(jobs.len());
-    for (r, _) in &jobs {
+    for (r, _) in jobs {
         seq += 1;
         let detail = r.detail.to_string();
         let hash = chain_hash(&prev, seq, r, &detail);
@@ -238,51 +286,49 @@ async fn write_batch(pool: &SqlitePool, last: &mut (i64, String), jobs: Vec<Job>
     }
     // Rows go in chunks of power-of-two sizes, so at most a handful of
     // distinct statements exist (each prepared once per connection).
-    let result: Result<(), sqlx::Error> = async {
+    let mut chunks = vec![];
+    let mut done = 0;
+    while done < jobs.len() {
+        let n = 1 << (usize::BITS - 1 - (jobs.len() - done).leading_zeros()).min(6);
+        chunks.push((done, n));
+        done += n;
+    }
+    let statement = |(done, n): (usize, usize)| {
+        let mut q = sqlx::query(insert_sql(n));
+        for ((r, _), (seq, detail, prev_hash, hash)) in
+            jobs[done..done + n].iter().zip(&rows[done..done + n])
+        {
+            q = q
+                .bind(*seq)
+                .bind(&r.exchange)
+                .bind(r.kind.as_str())
+                .bind(r.at_ms)
+                .bind(&r.agent)
+                .bind(&r.enclave)
+                .bind(&r.provider)
+                .bind(&r.operation)
+                .bind(&r.model)
+                .bind(&r.decision)
+                .bind(String::from_utf8_lossy(&r.body))
+                .bind(detail)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        q
+    };
+    if let [one] = chunks[..] {
+        // One statement is atomic by itself: no BEGIN and COMMIT round
+        // trips to the database thread.
+        statement(one).execute(pool).await?;
+    } else {
         let mut tx = pool.begin().await?;
-        let mut done = 0;
-        while done < jobs.len() {
-            let n = 1 << (usize::BITS - 1 - (jobs.len() - done).leading_zeros()).min(6);
-            let mut q = sqlx::query(insert_sql(n));
-            for ((r, _), (seq, detail, prev_hash, hash)) in
-                jobs[done..done + n].iter().zip(&rows[done..done + n])
-            {
-                q = q
-                    .bind(*seq)
-                    .bind(&r.exchange)
-                    .bind(r.kind.as_str())
-                    .bind(r.at_ms)
-                    .bind(&r.agent)
-                    .bind(&r.enclave)
-                    .bind(&r.provider)
-                    .bind(&r.operation)
-                    .bind(&r.model)
-                    .bind(&r.decision)
-                    .bind(String::from_utf8_lossy(&r.body))
-                    .bind(detail)
-                    .bind(prev_hash)
-                    .bind(hash);
-            }
-            q.execute(&mut *tx).await?;
-            done += n;
+        for c in chunks {
+            statement(c).execute(&mut *tx).await?;
         }
-        tx.commit().await
+        tx.commit().await?;
     }
-    .await;
-    match result {
-        Ok(()) => {
-            *last = (seq, prev);
-            for ((_, reply), (seq, ..)) in jobs.into_iter().zip(rows) {
-                let _ = reply.send(Ok(seq));
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "session log write failed");
-            for (_, reply) in jobs {
-                let _ = reply.send(Err(e.to_string()));
-            }
-        }
-    }
+    *last = (seq, prev);
+    Ok(rows.into_iter().map(|(seq, ..)| seq).collect())
 }
 
 impl Record {
@@ -313,11 +359,7 @@ impl SessionLog {
         for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(stmt).execute(&pool).await?;
         }
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&pool)
-                .await?;
-        let mut last = last.unwrap_or((0, GENESIS.to_owned()));
+        let mut last = chain_head(&pool).await?;
         let ckpt_pool = pool.clone();
         tokio::spawn(async move {
             loop {
@@ -467,6 +509,20 @@ mod tests {
             body: Bytes::from(format!("{{\"n\":{i}}}")),
             detail: serde_json::json!({"i": i}),
         }
+    }
+
+    #[tokio::test]
+    async fn two_writers_on_one_file_keep_one_chain() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.db");
+        let a = SessionLog::open(&path).await.expect("open a");
+        let b = SessionLog::open(&path).await.expect("open b");
+        for i in 0..20 {
+            let w = if i % 3 == 0 { &a } else { &b };
+            w.append(rec(i)).await.expect("append");
+        }
+        let v = verify(a.pool()).await.expect("verify");
+        assert_eq!((v.records, v.broken_at), (20, None), "{v:?}");
     }
 
     #[tokio::test]

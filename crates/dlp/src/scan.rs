@@ -10,6 +10,9 @@ use crate::finding::{fill_excerpts, Finding};
 pub const MAX_DEPTH: usize = 4;
 /// Inputs larger than this are split into chunks scanned in parallel.
 pub const CHUNK: usize = 1 << 20;
+/// Batches with at most this many bytes in all are scanned on the calling
+/// thread.
+pub const SERIAL_MAX: usize = 32 << 10;
 
 impl Engine {
     /// Every finding in `hay`, also those hidden by the decoders, with
@@ -62,11 +65,10 @@ impl Engine {
     /// that overlap by the longest match window, and a finding in an
     /// overlap is reported once.
     pub fn scan_batch(&self, parts: &[&[u8]]) -> Vec<Vec<Finding>> {
-        // One small part: the thread pool would only add latency.
-        if let [one] = parts {
-            if one.len() <= CHUNK {
-                return vec![self.scan(one)];
-            }
+        // Little to scan in all: the thread pool would only add latency
+        // (a hand-off and a wake-up per call).
+        if parts.iter().map(|p| p.len()).sum::<usize>() <= SERIAL_MAX {
+            return parts.iter().map(|p| self.scan(p)).collect();
         }
         parts
             .par_iter()

@@ -79,6 +79,15 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// AI agents that nodes found on their hosts (`overlay-node discover --report`).
+    Inventory {
+        /// Inventory subcommand.
+        #[command(subcommand)]
+        cmd: InventoryCmd,
+        /// Connection to the controller.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Check the audit log.
     Audit {
         /// Audit subcommand.
@@ -253,6 +262,17 @@ pub enum PolicyCmd {
     Show {
         /// Enclave name.
         enclave: Name,
+    },
+}
+
+/// `inventory …`
+#[derive(Debug, Subcommand)]
+pub enum InventoryCmd {
+    /// The newest inventory of every host.
+    List {
+        /// Only agents that no enclave governs.
+        #[arg(long)]
+        unmanaged: bool,
     },
 }
 

@@ -7,13 +7,15 @@ use proto::api::{
     Chamber, CreateEnclave, CreateToken, Enclave, Member, PolicyInfo, PutCredential, PutPolicy,
     TokenCreated, Topology,
 };
+use proto::inventory::HostInventory;
 use proto::ErrorBody;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::audit::{self, Verdict};
 use crate::cli::{
-    AuditCmd, ChamberCmd, ClientArgs, CredentialCmd, EnclaveCmd, MemberCmd, PolicyCmd, TokenCmd,
+    AuditCmd, ChamberCmd, ClientArgs, CredentialCmd, EnclaveCmd, InventoryCmd, MemberCmd,
+    PolicyCmd, TokenCmd,
 };
 use crate::db;
 use crate::table::{render, time};
@@ -423,6 +425,40 @@ pub async fn policy(cmd: PolicyCmd, args: &ClientArgs) -> Out {
             }
         }
     }
+}
+
+/// `inventory list [--unmanaged]`.
+pub async fn inventory(cmd: InventoryCmd, args: &ClientArgs) -> Out {
+    let c = client(args)?;
+    let InventoryCmd::List { unmanaged } = cmd;
+    let path = format!("/api/v1/inventory?unmanaged={unmanaged}");
+    let list: Vec<HostInventory> = required(call(&c, Method::GET, &path, NONE).await?)?;
+    if args.json {
+        return json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .flat_map(|h| {
+            h.inventory.agents.iter().map(move |a| {
+                vec![
+                    h.inventory.host.clone(),
+                    a.pid.to_string(),
+                    a.user.clone(),
+                    a.kind.as_str().to_owned(),
+                    a.entry.clone().unwrap_or_else(|| "-".into()),
+                    a.enclave.clone().unwrap_or_else(|| "UNMANAGED".into()),
+                    a.env_names.join(","),
+                    a.command.chars().take(60).collect(),
+                ]
+            })
+        })
+        .collect();
+    Ok(render(
+        &[
+            "HOST", "PID", "USER", "KIND", "ENTRY", "ENCLAVE", "LLM-ENV", "COMMAND",
+        ],
+        &rows,
+    ))
 }
 
 /// `audit verify`: reads the database directly, not the API.

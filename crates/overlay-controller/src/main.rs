@@ -52,6 +52,7 @@ async fn main() -> ExitCode {
             commands::credential(cmd, &client, std::io::stdin()).await
         }
         Command::Policy { cmd, client } => commands::policy(cmd, &client).await,
+        Command::Inventory { cmd, client } => commands::inventory(cmd, &client).await,
         Command::Audit { cmd } => commands::audit(cmd).await,
     };
     match result {

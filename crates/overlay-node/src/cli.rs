@@ -56,6 +56,23 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Inventory of the AI agents on this host: coding agents, frameworks,
+    /// MCP servers, local models, and which enclave governs each.
+    Discover {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// More catalog entries (TOML, the format of
+        /// configs/agents.catalog.toml); may repeat.
+        #[arg(long)]
+        catalog: Vec<PathBuf>,
+        /// Also send the inventory to the controller as this node.
+        #[arg(long, requires = "state_dir")]
+        report: bool,
+        /// State dir of the node that reports; its sandboxes count too.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Show the interface and its peers, like `wg show`.
     Status {
         /// State dir of the node.

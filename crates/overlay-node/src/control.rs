@@ -160,3 +160,32 @@ pub async fn follow_within(
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
+
+/// Reports this host's inventory as the member whose state dir is given
+/// (`POST /api/v1/node/inventory`, node token, controller pinned).
+///
+/// # Errors
+/// [`ControlError`]; a removed member gets [`ControlError::Refused`].
+pub async fn report_inventory(
+    state: &crate::state::StateDir,
+    inventory: &proto::inventory::Inventory,
+) -> Result<(), ControlError> {
+    let (_, token, m) = state.load().map_err(|e| ControlError::Api(e.to_string()))?;
+    let client = Client::with_trust(
+        &m.controller,
+        Trust::Pinned(m.ca_sha256.clone()),
+        Some(token),
+    )?;
+    let body = serde_json::to_vec(inventory).map_err(|e| ControlError::Garbage(e.to_string()))?;
+    let (status, bytes) = tokio::time::timeout(
+        JOIN_TIMEOUT,
+        client.send(Method::POST, "/api/v1/node/inventory", Some(body)),
+    )
+    .await
+    .map_err(|_| ControlError::Timeout(JOIN_TIMEOUT))??;
+    match status {
+        s if s.is_success() => Ok(()),
+        StatusCode::UNAUTHORIZED => Err(ControlError::Refused),
+        s => Err(api_error(s, &bytes)),
+    }
+}

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod control;
 pub mod device;
+pub mod discover;
 pub mod metrics;
 pub mod run;
 pub mod sandbox;

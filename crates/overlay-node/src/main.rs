@@ -48,13 +48,27 @@ async fn main() -> ExitCode {
             Ok(s) => Ok(status::render(&s)),
             Err(e) => Err((1, e.to_string())),
         },
+        Command::Discover {
+            json,
+            catalog,
+            report,
+            state_dir,
+        } => discover(json, &catalog, report, state_dir).await,
         Command::Down { state_dir } => status::down(&state_dir).await.map_err(|e| (1, e)),
         Command::Exec {
             state_dir,
             netns,
             user,
             command,
-        } => match overlay_node::sandbox::exec(&state_dir, netns.as_deref(), &user, &command) {
+        } => match overlay_node::sandbox::exec(
+            &state_dir,
+            netns.as_deref(),
+            &user,
+            &command,
+            telemetry::shutdown_on_signal(),
+        )
+        .await
+        {
             Ok(status) => {
                 return ExitCode::from(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)))
             }
@@ -71,4 +85,36 @@ async fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `overlay-node discover`.
+async fn discover(
+    json: bool,
+    catalog: &[std::path::PathBuf],
+    report: bool,
+    state_dir: Option<std::path::PathBuf>,
+) -> Result<String, (u8, String)> {
+    use overlay_node::discover;
+    let catalog = discover::catalog::Catalog::load(catalog).map_err(|e| (2, e.to_string()))?;
+    let scope = discover::Scope {
+        state_dirs: state_dir.iter().cloned().collect(),
+        ..discover::Scope::default()
+    };
+    let inv = discover::scan(&catalog, &scope, overlay_node::discover::unix_now());
+    let mut out = if json {
+        serde_json::to_string_pretty(&inv).map_err(|e| (1, e.to_string()))? + "\n"
+    } else {
+        discover::render::table(&inv)
+    };
+    if report {
+        let dir = state_dir.unwrap_or_default();
+        let state = overlay_node::state::StateDir::open(&dir).map_err(|e| (1, e.to_string()))?;
+        overlay_node::control::report_inventory(&state, &inv)
+            .await
+            .map_err(|e| (1, format!("reporting the inventory: {e}")))?;
+        if !json {
+            out.push_str("reported to the controller\n");
+        }
+    }
+    Ok(out)
 }

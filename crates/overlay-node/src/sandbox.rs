@@ -9,6 +9,9 @@
 
 use std::path::Path;
 use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::state::{Membership, StateDir, StateError};
 
@@ -124,15 +127,19 @@ fn lookup_user(user: &str) -> Option<(u32, u32)> {
 
 /// Runs `command` in the sandbox of the node at `state_dir` as `user` (a
 /// name or uid, never root), without capabilities, then tears the sandbox
-/// down.
+/// down. When `stop` fires (SIGTERM, Ctrl-C) the command gets SIGTERM and
+/// five seconds, then SIGKILL, and the sandbox is still torn down; if this
+/// process is killed outright, the kernel kills the command with it
+/// (parent-death signal), so no agent outlives its sandbox's owner.
 ///
 /// # Errors
 /// [`SandboxError`].
-pub fn exec(
+pub async fn exec(
     state_dir: &Path,
     netns: Option<&str>,
     user: &str,
     command: &[String],
+    stop: CancellationToken,
 ) -> Result<ExitStatus, SandboxError> {
     let (_, _, m) = StateDir::open(state_dir)?.load()?;
     let (uid, gid) = lookup_user(user)
@@ -145,7 +152,7 @@ pub fn exec(
     }
     let ns = netns.map_or_else(|| default_netns(&m), str::to_owned);
     enter(&m, &ns)?;
-    let status = Command::new("ip")
+    let child = tokio::process::Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -162,13 +169,37 @@ pub fn exec(
             "--ambient-caps=-all",
             "--bounding-set=-all",
             "--no-new-privs",
+            "--pdeathsig=KILL",
             "--",
         ])
         .args(command)
         .env("CORDON_ENCLAVE", m.enclave.as_str())
         .env("CORDON_MEMBER", m.member.as_str())
-        .status()
-        .map_err(SandboxError::Spawn);
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            leave(&m, &ns);
+            return Err(SandboxError::Spawn(e));
+        }
+    };
+    let status = tokio::select! {
+        s = child.wait() => s,
+        () = stop.cancelled() => {
+            // `ip netns exec` and `setpriv` exec in place: the pid is the
+            // command's.
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            }
+            match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            }
+        }
+    };
     leave(&m, &ns);
-    status
+    status.map_err(SandboxError::Spawn)
 }

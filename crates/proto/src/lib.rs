@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod error;
+pub mod glob;
+pub mod inventory;
 pub mod key;
 pub mod name;
 pub mod netmap;

@@ -13,17 +13,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::approval::Decision;
 use crate::proxy::body::{channel, full, Body};
 use crate::proxy::State;
-use crate::session_log::RecordKind;
 use crate::stream::sse::SseDecoder;
 
-use super::gate::{FromClient, FromServer, Gate};
+use super::conversation::{ClientStep, Conversation};
+use super::gate::Gate;
 use super::message;
-use super::record::{exchange_id, McpLog};
+use super::record::McpLog;
 
 /// Request headers relayed to the upstream (all `mcp-*` headers too).
 const RELAYED: &[&str] = &["content-type", "accept", "last-event-id", "cache-control"];
@@ -41,63 +41,6 @@ fn json_reply(status: StatusCode, v: &Value) -> Response<Body> {
         .header("content-type", "application/json")
         .body(full(v.to_string()))
         .unwrap_or_else(|_| Response::new(full("")))
-}
-
-/// What the log records of this conversation.
-struct Ctx {
-    rec: McpLog,
-}
-
-impl Ctx {
-    /// Passes one server message through the gate and logs what matters.
-    async fn relay(&self, gate: &mut Gate, msg: Value, call: (&str, &str)) -> Value {
-        match gate.from_server(msg) {
-            FromServer::Forward { message, hidden } => {
-                if !hidden.is_empty() {
-                    self.rec
-                        .write(
-                            &exchange_id(),
-                            RecordKind::Response,
-                            ("tools/list", ""),
-                            "filtered",
-                            &message,
-                            json!({"hidden": hidden}),
-                        )
-                        .await;
-                } else if call.0 == "tools/call" {
-                    self.rec
-                        .write(
-                            &exchange_id(),
-                            RecordKind::Response,
-                            call,
-                            "delivered",
-                            &message,
-                            json!({}),
-                        )
-                        .await;
-                }
-                message
-            }
-            FromServer::Withhold {
-                reply,
-                reason,
-                findings,
-            } => {
-                let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
-                self.rec
-                    .write(
-                        &exchange_id(),
-                        RecordKind::Response,
-                        call,
-                        "blocked",
-                        &reply,
-                        json!({"reason": reason, "findings": rules}),
-                    )
-                    .await;
-                reply
-            }
-        }
-    }
 }
 
 fn identify(state: &State, peer: SocketAddr, headers: &hyper::HeaderMap) -> Option<String> {
@@ -154,19 +97,20 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
             "caller is not an agent of this enclave",
         );
     };
-    let ctx = Arc::new(Ctx {
-        rec: McpLog {
+    let mut conv = Conversation::new(
+        Gate::new(
+            &server,
+            srv.clone(),
+            state.mcp_pins.clone(),
+            active.inspector.clone(),
+        ),
+        state.mcp_pins.clone(),
+        McpLog {
             log: state.log.clone(),
             enclave: state.config.enclave.clone(),
             agent,
             server: server.clone(),
         },
-    });
-    let mut gate = Gate::new(
-        &server,
-        srv.tools.clone(),
-        state.mcp_pins.clone(),
-        active.inspector.clone(),
     );
     let method = req.method().clone();
     let mut headers: Vec<(String, String)> = req
@@ -188,20 +132,14 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
             )
         }
     };
-    let mut call = (String::new(), String::new());
+    // The request a POST carries, whose answer the client waits for.
+    let mut asked: Option<Value> = None;
     let forward_body = if method == Method::POST {
         let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
             return refuse(StatusCode::BAD_REQUEST, -32700, "parse error");
         };
-        call = (
-            message::method(&msg).to_owned(),
-            msg.pointer("/params/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        let mut step = gate.from_client(msg);
-        if let FromClient::Approval {
+        let mut step = conv.client(msg).await;
+        if let ClientStep::Approval {
             request,
             tool,
             arguments,
@@ -210,7 +148,7 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
             let (id, decision) = state
                 .approvals
                 .hold(
-                    &ctx.rec.agent,
+                    conv.agent(),
                     &tool,
                     &arguments,
                     &active.policy.version,
@@ -218,63 +156,25 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
                     || state.policy_version(),
                 )
                 .await;
-            step = if decision == Decision::Approved {
-                FromClient::Forward(request)
-            } else {
-                let reason = format!("the call to tool `{tool}` ({id}) was not approved");
-                FromClient::Refuse {
-                    reply: Some(gate.refusal(&request, &reason)),
-                    reason,
-                    findings: vec![],
-                }
-            };
+            let reason = format!("the call to tool `{tool}` ({id}) was not approved");
+            step = conv
+                .decided(request, decision == Decision::Approved, &reason)
+                .await;
         }
         match step {
-            FromClient::Forward(m) => {
-                if call.0 == "tools/call" {
-                    ctx.rec
-                        .write(
-                            &exchange_id(),
-                            RecordKind::Request,
-                            (&call.0, &call.1),
-                            "forwarded",
-                            &m,
-                            json!({}),
-                        )
-                        .await;
+            ClientStep::Forward(m) => {
+                if message::kind(&m) == message::Kind::Request {
+                    asked = m.get("id").cloned();
                 }
                 Bytes::from(m.to_string())
             }
-            FromClient::Refuse {
-                reply,
-                reason,
-                findings,
-            } => {
-                let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
-                let logged = if findings.is_empty() {
-                    json!({"method": call.0, "params": {"name": call.1}})
-                } else {
-                    json!({"method": call.0})
-                };
-                ctx.rec
-                    .write(
-                        &exchange_id(),
-                        RecordKind::Request,
-                        (&call.0, &call.1),
-                        "blocked",
-                        &logged,
-                        json!({"reason": reason, "findings": rules}),
-                    )
-                    .await;
-                return match reply {
-                    Some(r) => json_reply(StatusCode::OK, &r),
-                    None => Response::builder()
-                        .status(StatusCode::ACCEPTED)
-                        .body(full(""))
-                        .unwrap_or_else(|_| Response::new(full(""))),
-                };
+            ClientStep::Reply(Some(r)) => return json_reply(StatusCode::OK, &r),
+            ClientStep::Reply(None) | ClientStep::Approval { .. } => {
+                return Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .body(full(""))
+                    .unwrap_or_else(|_| Response::new(full("")))
             }
-            FromClient::Approval { .. } => unreachable!("resolved above"),
         }
     } else {
         body
@@ -331,12 +231,15 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
                 for ev in events {
                     let out = match serde_json::from_str::<Value>(&ev.data) {
                         Ok(msg) => {
-                            let m = ctx.relay(&mut gate, msg, (&call.0, &call.1)).await;
-                            format!(
-                                "event: {}\ndata: {m}\n\n",
-                                ev.event.as_deref().unwrap_or("message")
-                            )
-                            .into_bytes()
+                            let Some(m) = conv.server(msg).await else {
+                                continue;
+                            };
+                            if m.get("id") == asked.as_ref()
+                                && message::kind(&m) == message::Kind::Response
+                            {
+                                asked = None;
+                            }
+                            sse_event(ev.event.as_deref(), &m)
                         }
                         // Pings and priming events carry no message.
                         Err(_) if ev.data.trim().is_empty() => ev.raw,
@@ -345,6 +248,13 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
                     if tx.send(Bytes::from(out)).await.is_err() {
                         return;
                     }
+                }
+            }
+            // The stream ended without the answer: the server died
+            // mid-call. The client gets a clean error, not a hang.
+            if asked.is_some() {
+                for e in conv.abandon("the MCP server ended the stream before answering") {
+                    let _ = tx.send(Bytes::from(sse_event(None, &e))).await;
                 }
             }
         });
@@ -363,19 +273,36 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
             )
         }
     };
-    if ctype.starts_with("application/json") && !raw.is_empty() {
-        if let Ok(msg) = serde_json::from_slice::<Value>(&raw) {
-            let m = ctx.relay(&mut gate, msg, (&call.0, &call.1)).await;
-            return rb
-                .body(full(m.to_string()))
-                .unwrap_or_else(|_| Response::new(full("")));
-        }
+    if raw.is_empty() {
+        return rb
+            .body(full(""))
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
+    if !ctype.starts_with("application/json") {
+        // Only what the gate can read reaches the agent.
         return refuse(
             StatusCode::BAD_GATEWAY,
             message::INTERNAL_ERROR,
-            "the MCP server answered malformed JSON",
+            "the MCP server answered with a body that is neither JSON nor an event stream",
         );
     }
-    rb.body(full(raw))
-        .unwrap_or_else(|_| Response::new(full("")))
+    let relayed = match serde_json::from_slice::<Value>(&raw) {
+        Ok(msg) => conv.server(msg).await,
+        Err(_) => None,
+    };
+    match relayed {
+        Some(m) => rb
+            .body(full(m.to_string()))
+            .unwrap_or_else(|_| Response::new(full(""))),
+        None => refuse(
+            StatusCode::BAD_GATEWAY,
+            message::INTERNAL_ERROR,
+            "the MCP server answered malformed or unsolicited JSON",
+        ),
+    }
+}
+
+/// One SSE event carrying `msg`.
+fn sse_event(event: Option<&str>, msg: &Value) -> Vec<u8> {
+    format!("event: {}\ndata: {msg}\n\n", event.unwrap_or("message")).into_bytes()
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::proxy::exchange::now_ms;
-use crate::session_log::{Record, RecordKind, SessionLog};
+use crate::session_log::{LogError, Record, RecordKind, SessionLog};
 
 /// Who and where, for every record of one conversation.
 pub struct McpLog {
@@ -23,7 +23,12 @@ pub fn exchange_id() -> String {
 }
 
 impl McpLog {
-    /// Appends one record (`provider` = `mcp:SERVER`, `model` = the tool).
+    /// Appends one record (`provider` = `mcp:SERVER`, `model` = the tool,
+    /// prompt or resource).
+    ///
+    /// # Errors
+    /// When the record could not be committed: the caller must not forward
+    /// what it could not log.
     pub async fn write(
         &self,
         exchange: &str,
@@ -32,7 +37,7 @@ impl McpLog {
         decision: &str,
         body: &Value,
         detail: Value,
-    ) {
+    ) -> Result<(), LogError> {
         let r = Record {
             exchange: exchange.to_owned(),
             kind,
@@ -46,8 +51,8 @@ impl McpLog {
             body: body.to_string().into(),
             detail,
         };
-        if let Err(e) = self.log.append(r).await {
+        self.log.append(r).await.map(|_| ()).inspect_err(|e| {
             tracing::error!(error = %e, "session log write failed");
-        }
+        })
     }
 }

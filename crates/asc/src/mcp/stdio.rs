@@ -1,85 +1,105 @@
 //! `asc mcp-stdio --server NAME -- COMMAND …`: runs a stdio MCP server
 //! behind the gate. Newline-delimited JSON-RPC is relayed both ways through
-//! [`Gate`]; the server's stderr passes through; every call, refusal and
-//! filtered list goes to the session log; the wrapper exits with the
-//! server's exit code.
+//! a [`Conversation`]; the server's stderr passes through; every call,
+//! refusal and filtered list goes to the session log; the wrapper exits
+//! with the server's exit code, answering calls still in flight with an
+//! error first.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Mutex};
 
 use crate::config::Config;
 use crate::proxy::state::load_policy;
-use crate::session_log::{RecordKind, SessionLog};
+use crate::session_log::SessionLog;
 
-use super::gate::{FromClient, FromServer, Gate};
+use super::conversation::{ClientStep, Conversation};
+use super::gate::Gate;
 use super::message;
 use super::pins::Pins;
-use super::record::{exchange_id, McpLog};
+use super::record::McpLog;
 
 /// Longest message accepted on either side.
 pub const MAX_LINE: usize = 16 << 20;
 
-/// Reads one line (without its newline), at most `MAX_LINE` bytes.
-async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+/// One read from a newline-delimited stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A whole line, without its newline.
+    Message(Vec<u8>),
+    /// A line longer than [`MAX_LINE`], skipped up to its newline.
+    TooLong,
+    /// End of stream.
+    End,
+}
+
+/// Reads one line of at most `MAX_LINE` bytes; a longer one is skipped
+/// without being held in memory.
+///
+/// # Errors
+/// When reading fails.
+pub async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<Line> {
     let mut line = Vec::new();
+    let mut too_long = false;
     loop {
         let buf = r.fill_buf().await?;
         if buf.is_empty() {
-            return Ok((!line.is_empty()).then_some(line));
+            return Ok(match (too_long, line.is_empty()) {
+                (true, _) => Line::TooLong,
+                (false, true) => Line::End,
+                (false, false) => Line::Message(line),
+            });
         }
-        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
-            line.extend_from_slice(&buf[..i]);
-            r.consume(i + 1);
-            return Ok(Some(line));
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !too_long {
+            line.extend_from_slice(chunk);
+            if line.len() > MAX_LINE {
+                too_long = true;
+                line = Vec::new();
+            }
         }
-        let n = buf.len();
-        line.extend_from_slice(buf);
+        let n = done.unwrap_or(buf.len());
         r.consume(n);
-        if line.len() > MAX_LINE {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "MCP message over 16 MiB",
-            ));
+        if done.is_some() {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Message(line)
+            });
         }
     }
 }
 
-/// The conversation's log and the exchange ids of calls in flight.
-struct Logger {
-    rec: McpLog,
-    /// JSON-RPC id → exchange id of calls in flight.
-    calls: Mutex<HashMap<String, String>>,
-}
-
-impl Logger {
-    fn exchange_for(&self, msg: &Value) -> String {
-        let id = exchange_id();
-        if let Some(k) = message::id_key(msg) {
-            self.calls
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(k, id.clone());
-        }
-        id
-    }
-
-    fn exchange_of(&self, msg: &Value) -> Option<String> {
-        let k = message::id_key(msg)?;
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&k)
-    }
-}
-
-fn finding_rules(f: &[dlp::Finding]) -> Vec<String> {
-    f.iter().map(|x| x.rule.clone()).collect()
+/// The client's side of the conversation: stdin and stdout as
+/// non-blocking pipes when they are pipes (as MCP clients start servers),
+/// so reads and writes go through the event loop instead of a blocking
+/// thread per operation; the plain tokio handles otherwise (a terminal, a
+/// file).
+fn client_io() -> (
+    Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+    Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map(std::fs::File::from);
+    let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> =
+        match dup(std::io::stdin().as_fd()).and_then(pipe::Receiver::from_file) {
+            Ok(r) => Box::new(r),
+            Err(_) => Box::new(tokio::io::stdin()),
+        };
+    let output: Box<dyn tokio::io::AsyncWrite + Unpin + Send> =
+        match dup(std::io::stdout().as_fd()).and_then(pipe::Sender::from_file) {
+            Ok(w) => Box::new(w),
+            Err(_) => Box::new(tokio::io::stdout()),
+        };
+    (input, output)
 }
 
 /// Runs the wrapper; returns the server's exit code.
@@ -97,27 +117,22 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                 "the policy has no [mcp.servers.{server}]: refusing to run an ungoverned server"
             )
         })?
-        .tools
         .clone();
     let (program, args) = command
         .split_first()
         .context("no server command given after --")?;
     let log = SessionLog::open(&config.log_database).await?;
-    let gate = Arc::new(Mutex::new(Gate::new(
-        server,
-        rules,
-        Pins::default(),
-        active.inspector.clone(),
-    )));
-    let logger = Arc::new(Logger {
-        rec: McpLog {
+    let pins = Pins::open(log.pool().clone()).await?;
+    let conv = Arc::new(Mutex::new(Conversation::new(
+        Gate::new(server, rules, pins.clone(), active.inspector.clone()),
+        pins,
+        McpLog {
             log,
             enclave: config.enclave.clone(),
             agent: std::env::var("CORDON_AGENT").unwrap_or_else(|_| "stdio".into()),
             server: server.to_owned(),
         },
-        calls: Mutex::new(HashMap::new()),
-    });
+    )));
     let mut child = Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::piped())
@@ -131,8 +146,8 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
 
     // Everything for the client goes through one writer, in order.
     let (to_client, mut client_rx) = mpsc::channel::<Value>(256);
+    let (client_in, mut out) = client_io();
     let writer = tokio::spawn(async move {
-        let mut out = tokio::io::stdout();
         while let Some(v) = client_rx.recv().await {
             let mut line = v.to_string().into_bytes();
             line.push(b'\n');
@@ -142,47 +157,43 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
         }
     });
 
-    let (g, l, tc) = (gate.clone(), logger.clone(), to_client.clone());
+    let (c, tc) = (conv.clone(), to_client.clone());
     let upstream = tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin());
-        while let Ok(Some(line)) = read_line(&mut stdin).await {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let msg: Value = match serde_json::from_slice(&line) {
-                Ok(v) => v,
-                Err(_) => {
-                    let _ = tc
-                        .send(message::error(Value::Null, -32700, "parse error"))
-                        .await;
+        let mut stdin = BufReader::new(client_in);
+        loop {
+            let msg = match read_line(&mut stdin).await {
+                Ok(Line::Message(l)) if l.iter().all(u8::is_ascii_whitespace) => continue,
+                Ok(Line::Message(l)) => match serde_json::from_slice::<Value>(&l) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        let _ = tc
+                            .send(message::error(Value::Null, -32700, "parse error"))
+                            .await;
+                        continue;
+                    }
+                },
+                Ok(Line::TooLong) => {
+                    let e = message::error(
+                        Value::Null,
+                        message::INVALID_REQUEST,
+                        "message over 16 MiB refused",
+                    );
+                    let _ = tc.send(e).await;
                     continue;
                 }
+                Ok(Line::End) | Err(_) => break,
             };
-            let method = message::method(&msg).to_owned();
-            let tool = msg
-                .pointer("/params/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let step = g
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .from_client(msg.clone());
+            let mut conv = c.lock().await;
+            let step = match conv.client(msg).await {
+                ClientStep::Approval { request, tool, .. } => {
+                    let reason = format!("tool `{tool}` needs a human's approval, which the stdio wrapper cannot ask for; use the gateway's HTTP endpoint");
+                    conv.decided(request, false, &reason).await
+                }
+                step => step,
+            };
+            drop(conv);
             match step {
-                FromClient::Forward(m) => {
-                    if method == "tools/call" {
-                        let ex = l.exchange_for(&m);
-                        l.rec
-                            .write(
-                                &ex,
-                                RecordKind::Request,
-                                (&method, &tool),
-                                "forwarded",
-                                &m,
-                                json!({}),
-                            )
-                            .await;
-                    }
+                ClientStep::Forward(m) => {
                     let mut out = m.to_string().into_bytes();
                     out.push(b'\n');
                     if server_in.write_all(&out).await.is_err() || server_in.flush().await.is_err()
@@ -190,135 +201,48 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
                         break;
                     }
                 }
-                FromClient::Refuse {
-                    reply,
-                    reason,
-                    findings,
-                } => {
-                    let ex = exchange_id();
-                    let detail = json!({"reason": reason, "findings": finding_rules(&findings)});
-                    // The refused message is logged without its arguments
-                    // when DLP refused it.
-                    let body = if findings.is_empty() {
-                        msg.clone()
-                    } else {
-                        json!({"method": method, "params": {"name": tool}})
-                    };
-                    l.rec
-                        .write(
-                            &ex,
-                            RecordKind::Request,
-                            (&method, &tool),
-                            "blocked",
-                            &body,
-                            detail,
-                        )
-                        .await;
-                    if let Some(r) = reply {
-                        let _ = tc.send(r).await;
-                    }
+                ClientStep::Reply(Some(r)) => {
+                    let _ = tc.send(r).await;
                 }
-                FromClient::Approval { request, tool, .. } => {
-                    let reason = format!("tool `{tool}` needs a human's approval, which the stdio wrapper cannot ask for; use the gateway's HTTP endpoint");
-                    let reply = g
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .refusal(&request, &reason);
-                    let ex = exchange_id();
-                    l.rec
-                        .write(
-                            &ex,
-                            RecordKind::Request,
-                            (&method, &tool),
-                            "blocked",
-                            &request,
-                            json!({"reason": reason}),
-                        )
-                        .await;
-                    let _ = tc.send(reply).await;
-                }
+                ClientStep::Reply(None) | ClientStep::Approval { .. } => {}
             }
         }
         // Client gone: closing the server's stdin asks it to exit.
         drop(server_in);
     });
 
-    let (g, l, tc) = (gate.clone(), logger.clone(), to_client);
+    let (c, tc) = (conv.clone(), to_client);
     let downstream = tokio::spawn(async move {
         let mut out = BufReader::new(server_out);
-        while let Ok(Some(line)) = read_line(&mut out).await {
-            let Ok(msg) = serde_json::from_slice::<Value>(&line) else {
-                tracing::warn!("the MCP server wrote a line that is not JSON; dropped");
-                continue;
-            };
-            let (method, tool) = {
-                let gate = g.lock().unwrap_or_else(|p| p.into_inner());
-                let tool = msg
-                    .get("id")
-                    .and_then(|id| gate.pending_tool(id))
-                    .map(str::to_owned);
-                (
-                    if tool.is_some() { "tools/call" } else { "" }.to_owned(),
-                    tool.unwrap_or_default(),
-                )
-            };
-            let step = g
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .from_server(msg.clone());
-            let ex = l.exchange_of(&msg);
-            match step {
-                FromServer::Forward { message, hidden } => {
-                    if let Some(ex) = ex {
-                        l.rec
-                            .write(
-                                &ex,
-                                RecordKind::Response,
-                                (&method, &tool),
-                                "delivered",
-                                &message,
-                                json!({}),
-                            )
-                            .await;
-                    } else if !hidden.is_empty() {
-                        let ex = exchange_id();
-                        l.rec
-                            .write(
-                                &ex,
-                                RecordKind::Response,
-                                ("tools/list", ""),
-                                "filtered",
-                                &message,
-                                json!({"hidden": hidden}),
-                            )
-                            .await;
+        loop {
+            let msg = match read_line(&mut out).await {
+                Ok(Line::Message(l)) => match serde_json::from_slice::<Value>(&l) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        tracing::warn!("the MCP server wrote a line that is not JSON; dropped");
+                        continue;
                     }
-                    if tc.send(message).await.is_err() {
-                        break;
-                    }
+                },
+                Ok(Line::TooLong) => {
+                    tracing::warn!("the MCP server wrote a message over 16 MiB; dropped");
+                    continue;
                 }
-                FromServer::Withhold {
-                    reply,
-                    reason,
-                    findings,
-                } => {
-                    let ex = ex.unwrap_or_else(exchange_id);
-                    let detail = json!({"reason": reason, "findings": finding_rules(&findings)});
-                    l.rec
-                        .write(
-                            &ex,
-                            RecordKind::Response,
-                            (&method, &tool),
-                            "blocked",
-                            &reply,
-                            detail,
-                        )
-                        .await;
-                    if tc.send(reply).await.is_err() {
-                        break;
-                    }
+                Ok(Line::End) | Err(_) => break,
+            };
+            let out = c.lock().await.server(msg).await;
+            if let Some(m) = out {
+                if tc.send(m).await.is_err() {
+                    break;
                 }
             }
+        }
+        // The server is gone: nothing in flight will be answered.
+        for e in c
+            .lock()
+            .await
+            .abandon("the MCP server exited before answering")
+        {
+            let _ = tc.send(e).await;
         }
     });
 
@@ -327,4 +251,32 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
     upstream.abort();
     let _ = writer.await;
     Ok(status.code().unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_over_the_limit_are_skipped_not_held() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"{\"a\":1}\n");
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend_from_slice(b"\n{\"b\":2}\nlast");
+        let mut r = BufReader::new(&input[..]);
+        assert_eq!(
+            read_line(&mut r).await.ok(),
+            Some(Line::Message(b"{\"a\":1}".to_vec()))
+        );
+        assert_eq!(read_line(&mut r).await.ok(), Some(Line::TooLong));
+        assert_eq!(
+            read_line(&mut r).await.ok(),
+            Some(Line::Message(b"{\"b\":2}".to_vec()))
+        );
+        assert_eq!(
+            read_line(&mut r).await.ok(),
+            Some(Line::Message(b"last".to_vec()))
+        );
+        assert_eq!(read_line(&mut r).await.ok(), Some(Line::End));
+    }
 }

@@ -12,6 +12,7 @@ use crate::ca::InterceptionCa;
 use crate::config::Config;
 use crate::credential::{Agents, RealKey};
 use crate::inspector::Inspector;
+use crate::mcp::pins::Pins;
 use crate::policy::Policy;
 use crate::session_log::SessionLog;
 
@@ -85,7 +86,7 @@ pub struct State {
     /// Counters.
     pub counters: Counters,
     /// Pinned MCP tool definitions.
-    pub mcp_pins: crate::mcp::pins::Pins,
+    pub mcp_pins: Pins,
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -103,6 +104,7 @@ impl State {
         client: Upstream,
         log: SessionLog,
         ca: Arc<InterceptionCa>,
+        mcp_pins: Pins,
     ) -> Self {
         let stamp = mtime(&config.policy_file);
         Self {
@@ -116,7 +118,7 @@ impl State {
             approvals: Approvals::default(),
             ca,
             counters: Counters::default(),
-            mcp_pins: crate::mcp::pins::Pins::default(),
+            mcp_pins,
         }
     }
 

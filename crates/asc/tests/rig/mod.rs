@@ -71,7 +71,8 @@ pub fn python() -> PathBuf {
     p
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on (yet).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -7,6 +7,7 @@ use proto::api::{
     AuditRecord, Chamber, CreateEnclave, CreateToken, CredentialInfo, Enclave, Member, PolicyInfo,
     PutCredential, PutPolicy, TokenCreated, Topology,
 };
+use proto::inventory::HostInventory;
 use proto::ErrorBody;
 use serde::Deserialize;
 
@@ -209,5 +210,25 @@ pub async fn list_audit(
     let mut conn = s.ctl.store.pool().acquire().await?;
     Ok(Json(
         crate::audit::list(&mut conn, q.after.unwrap_or(0), limit).await?,
+    ))
+}
+
+/// Inventory filter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct InventoryQuery {
+    /// Only agents that no enclave governs.
+    pub unmanaged: Option<bool>,
+}
+
+/// `GET /api/v1/inventory`: the newest inventory of every host.
+#[utoipa::path(get, path = "/api/v1/inventory", tag = "inventory", security(("admin" = [])),
+    params(InventoryQuery), responses((status = 200, body = Vec<HostInventory>)))]
+pub async fn list_inventory(
+    State(s): State<AppState>,
+    _: Admin,
+    Q(q): Q<InventoryQuery>,
+) -> Result<Json<Vec<HostInventory>>> {
+    Ok(Json(
+        ops::inventory::list(&s.ctl, q.unmanaged.unwrap_or(false)).await?,
     ))
 }

@@ -94,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(node::join))
         .routes(routes!(node::netmap))
         .routes(routes!(node::gateway_config))
+        .routes(routes!(node::report_inventory))
+        .routes(routes!(admin::list_inventory))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use proto::api::{GatewayConfig, JoinRequest, JoinResponse};
+use proto::inventory::Inventory;
 use proto::{ErrorBody, Netmap};
 use serde::Deserialize;
 
@@ -66,4 +67,20 @@ pub async fn gateway_config(
     Ok(Json(
         ops::credential::gateway_config(&s.ctl, &node, unix_now()).await?,
     ))
+}
+
+/// `POST /api/v1/node/inventory`: the node's host inventory (names, never
+/// values; see `proto::inventory`).
+#[utoipa::path(post, path = "/api/v1/node/inventory", tag = "node", security(("node" = [])),
+    request_body = Inventory,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn report_inventory(
+    State(s): State<AppState>,
+    Node(node): Node,
+    Body(inv): Body<Inventory>,
+) -> Result<StatusCode> {
+    let now = unix_now();
+    ops::node_auth::touch(&s.ctl, &node, now).await?;
+    ops::inventory::report(&s.ctl, &node, &inv, now).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

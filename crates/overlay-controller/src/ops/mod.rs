@@ -6,6 +6,7 @@
 pub mod chamber;
 pub mod credential;
 pub mod enclave;
+pub mod inventory;
 pub mod join;
 pub mod member;
 pub mod netmap;

@@ -8,6 +8,7 @@ mod bad_input;
 mod chambers;
 mod cli;
 mod enclaves;
+mod inventory;
 mod join;
 mod netmap;
 mod replicas;

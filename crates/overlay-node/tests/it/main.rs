@@ -3,5 +3,6 @@
 
 mod common;
 mod controller_faults;
+mod discover;
 mod interop;
 mod nodes;

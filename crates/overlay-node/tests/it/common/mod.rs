@@ -253,6 +253,11 @@ impl Ctl {
         })
     }
 
+    /// The controller's data directory (its SQLite database).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub async fn enclave(&self, name: &str) -> Result<()> {
         let req = serde_json::from_value(serde_json::json!({"name": name}))?;
         overlay_controller::ops::enclave::create(

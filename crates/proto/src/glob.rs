@@ -1,5 +1,6 @@
-//! Glob patterns for model and tool names: `*` matches any run of
-//! characters, `?` one character, everything else itself.
+//! Glob patterns for names (models, tools, MCP resources, programs in the
+//! agent catalog): `*` matches any run of characters, `?` one character,
+//! everything else itself.
 
 /// A compiled glob pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
