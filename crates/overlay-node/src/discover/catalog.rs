@@ -89,7 +89,7 @@ pub struct Entry {
 /// What a process shows, as the catalog matches it.
 #[derive(Debug, Default)]
 pub struct Signs<'a> {
-    /// Program names (argv[0], executable, script of an interpreter).
+    /// Program names (`argv[0]`, executable, script of an interpreter).
     pub programs: Vec<&'a str>,
     /// The command line, arguments joined by spaces.
     pub cmdline: &'a str,

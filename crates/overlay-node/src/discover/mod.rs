@@ -46,7 +46,7 @@ fn basename(b: &[u8]) -> &[u8] {
     b.rsplit(|&c| c == b'/').next().unwrap_or(b)
 }
 
-/// The program names a process shows: argv[0], its executable, `comm`,
+/// The program names a process shows: `argv[0]`, its executable, `comm`,
 /// and the script an interpreter runs.
 fn programs(p: &Process, catalog: &Catalog) -> Vec<String> {
     fn push(v: &mut Vec<String>, b: &[u8]) {
