@@ -42,6 +42,7 @@ fn logged(method: &str) -> bool {
 /// One conversation.
 pub struct Conversation {
     gate: Gate,
+    /// The gate's pins (a shared handle), kept in step with the database.
     pins: Pins,
     rec: McpLog,
     /// JSON-RPC id → exchange id of logged requests in flight.
@@ -50,10 +51,10 @@ pub struct Conversation {
 
 impl Conversation {
     /// A conversation through `gate`, logging to `rec`.
-    pub fn new(gate: Gate, pins: Pins, rec: McpLog) -> Self {
+    pub fn new(gate: Gate, rec: McpLog) -> Self {
         Self {
+            pins: gate.pins().clone(),
             gate,
-            pins,
             rec,
             exchanges: HashMap::new(),
         }

@@ -181,6 +181,11 @@ impl Gate {
         &self.server
     }
 
+    /// The pins it checks definitions against.
+    pub fn pins(&self) -> &Pins {
+        &self.pins
+    }
+
     /// What the pending request with `id` asked for.
     pub fn pending(&self, id: &Value) -> Option<&Pending> {
         self.pending.get(&id.to_string())

@@ -104,7 +104,6 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
             state.mcp_pins.clone(),
             active.inspector.clone(),
         ),
-        state.mcp_pins.clone(),
         McpLog {
             log: state.log.clone(),
             enclave: state.config.enclave.clone(),

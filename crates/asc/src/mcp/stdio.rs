@@ -124,8 +124,7 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
     let log = SessionLog::open(&config.log_database).await?;
     let pins = Pins::open(log.pool().clone()).await?;
     let conv = Arc::new(Mutex::new(Conversation::new(
-        Gate::new(server, rules, pins.clone(), active.inspector.clone()),
-        pins,
+        Gate::new(server, rules, pins, active.inspector.clone()),
         McpLog {
             log,
             enclave: config.enclave.clone(),
