@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawListen {
     reverse: Option<String>,
@@ -27,7 +27,7 @@ struct RawListen {
 struct RawUpstream {
     base_url: String,
     ca_file: Option<PathBuf>,
-    credential: String,
+    credential: Option<String>,
     #[serde(default)]
     hosts: Vec<String>,
     region: Option<String>,
@@ -64,6 +64,12 @@ struct RawPolicyRef {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawController {
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawLog {
     database: Option<PathBuf>,
 }
@@ -86,6 +92,7 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     enclave: Option<String>,
+    #[serde(default)]
     listen: RawListen,
     #[serde(default)]
     upstream: BTreeMap<String, RawUpstream>,
@@ -97,6 +104,8 @@ struct RawConfig {
     interception: RawInterception,
     #[serde(default)]
     policy: RawPolicyRef,
+    #[serde(default)]
+    controller: RawController,
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
@@ -121,7 +130,8 @@ pub struct Upstream {
     pub base_url: String,
     /// Extra CA to trust for it.
     pub ca_file: Option<PathBuf>,
-    /// Name of its real key in `[credentials]`.
+    /// Name of its real key in `[credentials]` (standalone mode; with a
+    /// controller, the key the enclave's policy names for the provider).
     pub credential: String,
     /// Host names the forward proxy intercepts for this provider.
     pub hosts: Vec<String>,
@@ -138,6 +148,18 @@ pub struct AgentEntry {
     pub substitute_key: String,
     /// The only source address it may come from.
     pub source: Option<IpAddr>,
+}
+
+/// Where the policy, the agents and the real keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Standalone: a policy file (reloaded when it changes), and the
+    /// `[credentials]` and `[[agent]]` tables.
+    File(PathBuf),
+    /// The enclave's controller, reached with the node credentials in the
+    /// gateway member's state dir: policy, vault keys and agent members
+    /// follow the controller without a restart.
+    Controller(PathBuf),
 }
 
 /// A validated configuration.
@@ -161,8 +183,10 @@ pub struct Config {
     pub agents: Vec<AgentEntry>,
     /// Interception CA directory.
     pub ca_dir: PathBuf,
-    /// Policy file.
-    pub policy_file: PathBuf,
+    /// Where policy, agents and keys come from.
+    pub source: Source,
+    /// The configuration file's directory (anchors relative paths).
+    pub base_dir: PathBuf,
     /// Session log database.
     pub log_database: PathBuf,
     /// Admin token file (created 0600 if missing).
@@ -248,7 +272,8 @@ impl Config {
         let reverse = addr("reverse", raw.listen.reverse);
         let forward = addr("forward", raw.listen.forward);
         let admin = addr("admin", raw.listen.admin);
-        if reverse.is_none() && forward.is_none() {
+        let controller = raw.policy.controller;
+        if reverse.is_none() && forward.is_none() && !controller {
             problems.push("listen: set reverse, forward or both".into());
         }
         let mut credentials = BTreeMap::new();
@@ -278,10 +303,10 @@ impl Config {
                     "upstream.{name}.base_url: must start with https:// or http://"
                 ));
             }
-            if !credentials.contains_key(&u.credential) {
+            let credential = u.credential.unwrap_or_default();
+            if !controller && !credentials.contains_key(&credential) {
                 problems.push(format!(
-                    "upstream.{name}.credential: `{}` is not in [credentials]",
-                    u.credential
+                    "upstream.{name}.credential: `{credential}` is not in [credentials]"
                 ));
             }
             upstreams.insert(
@@ -289,7 +314,7 @@ impl Config {
                 Upstream {
                     base_url: u.base_url.trim_end_matches('/').to_owned(),
                     ca_file: u.ca_file.map(|f| resolve(&base, f)),
-                    credential: u.credential,
+                    credential,
                     hosts: if u.hosts.is_empty() {
                         default_hosts(p)
                     } else {
@@ -324,14 +349,37 @@ impl Config {
                 source,
             });
         }
-        if raw.policy.controller {
-            problems.push("policy.controller: fetching policy from the controller is not supported by this build; use policy.file".into());
-        }
-        let policy_file = match raw.policy.file {
-            Some(f) => resolve(&base, f),
-            None => {
-                problems.push("policy.file: required".into());
-                PathBuf::new()
+        let source = match (controller, raw.policy.file, raw.controller.state_dir) {
+            (false, Some(f), None) => Source::File(resolve(&base, f)),
+            (false, None, _) => {
+                problems.push("policy.file: required (or policy.controller = true)".into());
+                Source::File(PathBuf::new())
+            }
+            (false, Some(_), Some(_)) => {
+                problems.push("controller.state_dir: only with policy.controller = true".into());
+                Source::File(PathBuf::new())
+            }
+            (true, Some(_), _) => {
+                problems.push("policy: set either file or controller = true, not both".into());
+                Source::File(PathBuf::new())
+            }
+            (true, None, None) => {
+                problems.push(
+                    "controller.state_dir: required with policy.controller = true \
+                     (the gateway member's overlay-node state dir)"
+                        .into(),
+                );
+                Source::File(PathBuf::new())
+            }
+            (true, None, Some(d)) => {
+                if !agents.is_empty() || !credentials.is_empty() {
+                    problems.push(
+                        "with policy.controller = true, agents and keys come from the \
+                         enclave: remove [[agent]] and [credentials]"
+                            .into(),
+                    );
+                }
+                Source::Controller(resolve(&base, d))
             }
         };
         let upstream_timeout = match raw.limits.upstream_timeout.as_deref().map(duration::parse) {
@@ -359,7 +407,8 @@ impl Config {
                 .interception
                 .ca_dir
                 .map_or_else(|| state("asc-ca"), |d| resolve(&base, d)),
-            policy_file,
+            source,
+            base_dir: base.clone(),
             log_database: raw
                 .log
                 .database

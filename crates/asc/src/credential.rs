@@ -9,8 +9,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AgentEntry, KeySource};
+use crate::config::{AgentEntry, KeySource, Upstream};
 use crate::provider::Provider;
+use proto::api::GatewayAgent;
+use proto::{Netmap, Role};
 
 /// A known agent.
 #[derive(Debug, Clone)]
@@ -82,6 +84,45 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 impl Agents {
+    /// The enclave's agent members (controller mode): each key is accepted
+    /// only from the member's overlay address, and only while the member
+    /// is in `netmap` (a removed member is refused as soon as the netmap
+    /// says so). Without a netmap, nobody.
+    pub fn from_enclave(agents: &[GatewayAgent], netmap: Option<&Netmap>) -> Self {
+        let Some(netmap) = netmap else {
+            return Self::default();
+        };
+        let list = agents
+            .iter()
+            .filter(|a| {
+                netmap.peers.iter().any(|p| {
+                    p.name == a.name
+                        && p.role == Role::Agent
+                        && p.allowed_ips.iter().any(|n| n.addr() == a.address)
+                })
+            })
+            .filter_map(|a| {
+                let digest: [u8; 32] = hex::decode(&a.substitute_sha256).ok()?.try_into().ok()?;
+                Some(Agent {
+                    name: a.name.to_string(),
+                    key_digest: digest,
+                    source: Some(IpAddr::V4(a.address)),
+                })
+            })
+            .collect();
+        Self { list }
+    }
+
+    /// How many agents are known.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether no agent is known.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// The agent bound to source address `peer` (MCP callers carry no key).
     pub fn by_source(&self, peer: IpAddr) -> Option<&Agent> {
         self.list.iter().find(|a| a.source == Some(canonical(peer)))
@@ -238,6 +279,17 @@ pub fn load_keys(
     } else {
         Err(errors)
     }
+}
+
+/// The standalone keys by provider: each upstream's `credential`.
+pub fn by_provider(
+    upstreams: &BTreeMap<Provider, Upstream>,
+    keys: &BTreeMap<String, RealKey>,
+) -> BTreeMap<Provider, RealKey> {
+    upstreams
+        .iter()
+        .filter_map(|(p, u)| Some((*p, keys.get(&u.credential)?.clone())))
+        .collect()
 }
 
 /// Removes every occurrence of any real key from `text` (upstream error

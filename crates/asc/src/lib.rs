@@ -14,6 +14,7 @@ pub mod ca;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod controller;
 pub mod credential;
 pub mod duration;
 pub use proto::glob;

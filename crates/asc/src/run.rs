@@ -1,5 +1,7 @@
 //! `asc serve`: load everything, fail early and loudly, then listen.
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin;
 use crate::ca::InterceptionCa;
-use crate::config::Config;
-use crate::credential::{load_keys, Agents};
+use crate::config::{Config, Source};
+use crate::controller::{self, Link};
+use crate::credential::{by_provider, load_keys, Agents};
 use crate::mcp::pins::Pins;
 use crate::proxy::state::load_policy;
 use crate::proxy::{exchange, forward, listen, upstream, State};
@@ -24,11 +27,20 @@ pub const POLICY_POLL: Duration = Duration::from_secs(2);
 /// Every problem found, as one message.
 pub fn check(config: &Config) -> anyhow::Result<()> {
     let mut problems = vec![];
-    if let Err(e) = load_policy(&config.policy_file) {
-        problems.push(e);
-    }
-    if let Err(errs) = load_keys(&config.credentials) {
-        problems.extend(errs.iter().map(ToString::to_string));
+    match &config.source {
+        Source::File(f) => {
+            if let Err(e) = load_policy(f) {
+                problems.push(e);
+            }
+            if let Err(errs) = load_keys(&config.credentials) {
+                problems.extend(errs.iter().map(ToString::to_string));
+            }
+        }
+        Source::Controller(dir) => {
+            if let Err(e) = Link::open(dir) {
+                problems.push(e.to_string());
+            }
+        }
     }
     let cas: Vec<&std::path::Path> = config
         .upstreams
@@ -61,21 +73,61 @@ async fn bind(
     }
 }
 
+/// Controller mode listens on the gateway's overlay address only (and
+/// loopback, for an admin API on the host): the proxies default to it, and
+/// any other configured address is refused.
+fn on_overlay(config: &mut Config, overlay: Ipv4Addr) -> anyhow::Result<()> {
+    let ip = IpAddr::V4(overlay);
+    config.reverse = config
+        .reverse
+        .or(Some(SocketAddr::new(ip, proto::gateway::REVERSE_PORT)));
+    config.forward = config
+        .forward
+        .or(Some(SocketAddr::new(ip, proto::gateway::FORWARD_PORT)));
+    for (what, a) in [
+        ("listen.reverse", config.reverse),
+        ("listen.forward", config.forward),
+        ("listen.admin", config.admin),
+    ] {
+        if let Some(a) = a {
+            if a.ip() != ip && !a.ip().is_loopback() {
+                anyhow::bail!(
+                    "{what} = {a}: a gateway listens only on its overlay address {overlay} (or loopback)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the ASC until `shutdown`.
 ///
 /// # Errors
 /// When anything it needs cannot be loaded or bound.
-pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let active = load_policy(&config.policy_file).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let keys = load_keys(&config.credentials).map_err(|errs| {
-        anyhow::anyhow!(
-            "{}",
-            errs.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
+pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (active, agents, keys, link) = match &config.source {
+        Source::File(f) => {
+            let active = load_policy(f).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let keys = load_keys(&config.credentials).map_err(|errs| {
+                anyhow::anyhow!(
+                    "{}",
+                    errs.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })?;
+            let keys = by_provider(&config.upstreams, &keys);
+            (Ok(active), Agents::new(&config.agents), keys, None)
+        }
+        Source::Controller(dir) => {
+            let link = Link::open(dir)?;
+            on_overlay(&mut config, link.address)?;
+            config.enclave = link.enclave.to_string();
+            let waiting = Err("waiting for the first configuration from the controller".into());
+            (waiting, Agents::default(), BTreeMap::new(), Some(link))
+        }
+    };
     let cas: Vec<&std::path::Path> = config
         .upstreams
         .values()
@@ -101,7 +153,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let state = Arc::new(State::new(
         config.clone(),
         active,
-        Agents::new(&config.agents),
+        agents,
         keys,
         client,
         log,
@@ -135,14 +187,22 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     let st = state.clone();
     let stop = shutdown.clone();
-    tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(POLICY_POLL) => st.reload_if_changed(),
-            }
+    match link {
+        None => {
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(POLICY_POLL) => st.reload_if_changed(),
+                    }
+                }
+            });
         }
-    });
+        Some(link) => {
+            tracing::info!(enclave = %link.enclave, member = %link.member, "following the controller");
+            tasks.spawn(controller::run(st, link, config.base_dir.clone(), stop));
+        }
+    }
     tracing::info!(enclave = %config.enclave, policy = %state.policy_version(), "asc ready");
     while tasks.join_next().await.is_some() {}
     Ok(())

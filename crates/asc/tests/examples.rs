@@ -17,7 +17,10 @@ fn example_config_and_policy_load() {
     assert_eq!(cfg.enclave, "design-team");
     assert_eq!(cfg.agents.len(), 2);
     assert_eq!(cfg.upstreams.len(), 4);
-    let active = load_policy(&cfg.policy_file).expect("example policy");
+    let asc::config::Source::File(policy_file) = &cfg.source else {
+        panic!("the example is standalone");
+    };
+    let active = load_policy(policy_file).expect("example policy");
     assert!(active.policy.model_allowed("gpt-4o-mini"));
     assert!(!active.policy.model_allowed("o1"));
     // The fingerprinted design: a reformatted excerpt is caught.

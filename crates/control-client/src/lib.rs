@@ -6,6 +6,7 @@
 //! one connection per request and knows nothing of the API's routes.
 
 mod client;
+pub mod follow;
 mod pin;
 
 pub use client::{Client, ClientError, Trust};

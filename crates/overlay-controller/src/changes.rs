@@ -24,6 +24,8 @@ pub enum Kind {
     MemberRemoved,
     /// A chamber was created; the subject is its id.
     ChamberCreated,
+    /// A new policy version was stored; the subject is the version.
+    PolicySet,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::MemberJoined => "member_joined",
             Kind::MemberRemoved => "member_removed",
             Kind::ChamberCreated => "chamber_created",
+            Kind::PolicySet => "policy_set",
         }
     }
 
@@ -44,6 +47,7 @@ impl Kind {
             Kind::MemberJoined,
             Kind::MemberRemoved,
             Kind::ChamberCreated,
+            Kind::PolicySet,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

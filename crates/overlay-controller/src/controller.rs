@@ -184,6 +184,14 @@ impl Controller {
                     self.hub.notify(&affected, c.version);
                 }
             }
+            Kind::PolicySet => {
+                let affected = self
+                    .registry_mut()
+                    .get_mut(c.enclave_id)
+                    .map(|v| v.touch_gateways(c.version))
+                    .unwrap_or_default();
+                self.hub.notify(&affected, c.version);
+            }
         }
         Ok(())
     }

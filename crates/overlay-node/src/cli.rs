@@ -52,6 +52,12 @@ pub enum Command {
         /// User to run the command as (never root).
         #[arg(long, default_value = "nobody")]
         user: String,
+        /// Pass a variable into the sandbox, `NAME=VALUE` or `NAME` (the
+        /// operator's value); may repeat. Nothing else of the operator's
+        /// environment is inherited, and API-key, proxy, CA and Cordon
+        /// variables cannot be set this way.
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        env: Vec<String>,
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,

@@ -8,10 +8,12 @@
 //! the last netmap across restarts. It does not decide who may reach whom:
 //! the controller does, through the netmap.
 
+pub mod agent_env;
 pub mod cli;
 pub mod control;
 pub mod device;
 pub mod discover;
+pub mod gateway_ca;
 pub mod metrics;
 pub mod run;
 pub mod sandbox;

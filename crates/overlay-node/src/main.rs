@@ -59,11 +59,13 @@ async fn main() -> ExitCode {
             state_dir,
             netns,
             user,
+            env,
             command,
         } => match overlay_node::sandbox::exec(
             &state_dir,
             netns.as_deref(),
             &user,
+            &env,
             &command,
             telemetry::shutdown_on_signal(),
         )

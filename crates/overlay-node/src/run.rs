@@ -109,6 +109,9 @@ pub async fn up(cfg: UpConfig, stop: CancellationToken) -> Result<(), UpError> {
                 endpoint: cfg.endpoint.map(|e| e.to_string()),
             };
             state.save_join(&key, &resp.node_token, &m)?;
+            if let Some(k) = &resp.substitute_key {
+                state.save_substitute_key(k)?;
+            }
             state.save_netmap(&resp.netmap)?;
             (state, key, resp.node_token, m)
         }

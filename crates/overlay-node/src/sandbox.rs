@@ -7,12 +7,14 @@
 //! (`no_new_privs`) and, by default, as `nobody`: it cannot move the
 //! interface back, add routes, or read the node's state dir or UAPI socket.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::agent_env::{self, AgentEnv, EnvError};
+use crate::gateway_ca;
 use crate::state::{Membership, StateDir, StateError};
 
 /// Why the sandbox could not be set up.
@@ -27,6 +29,9 @@ pub enum SandboxError {
     /// The command could not be started.
     #[error("cannot run the command: {0}")]
     Spawn(std::io::Error),
+    /// A bad `--env` entry.
+    #[error(transparent)]
+    Env(#[from] EnvError),
 }
 
 fn run(args: &[&str]) -> Result<(), SandboxError> {
@@ -138,10 +143,15 @@ pub async fn exec(
     state_dir: &Path,
     netns: Option<&str>,
     user: &str,
+    extra_env: &[String],
     command: &[String],
     stop: CancellationToken,
 ) -> Result<ExitStatus, SandboxError> {
-    let (_, _, m) = StateDir::open(state_dir)?.load()?;
+    let extra = agent_env::check_extra(extra_env)?;
+    let state = StateDir::open(state_dir)?;
+    let (_, _, m) = state.load()?;
+    let substitute_key = state.load_substitute_key()?;
+    let gateway = state.load_netmap()?.as_ref().and_then(agent_env::gateway);
     let (uid, gid) = lookup_user(user)
         .ok_or_else(|| SandboxError::Step(format!("look up user {user}"), "no such user".into()))?;
     if uid == 0 {
@@ -151,7 +161,29 @@ pub async fn exec(
         ));
     }
     let ns = netns.map_or_else(|| default_netns(&m), str::to_owned);
-    enter(&m, &ns)?;
+    // Fetched before the interface moves into the sandbox.
+    let ca_bundle = match gateway {
+        Some(g) => gateway_ca_bundle(g, &ns).await,
+        None => None,
+    };
+    let vars = AgentEnv {
+        membership: Some(&m),
+        gateway,
+        substitute_key: substitute_key.as_deref(),
+        ca_bundle: ca_bundle.as_deref(),
+        extra: &extra,
+    }
+    .vars();
+    let cleanup = |m: &Membership| {
+        leave(m, &ns);
+        if let Some(p) = &ca_bundle {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    if let Err(e) = enter(&m, &ns) {
+        cleanup(&m);
+        return Err(e);
+    }
     let child = tokio::process::Command::new("ip")
         .args([
             "netns",
@@ -173,13 +205,13 @@ pub async fn exec(
             "--",
         ])
         .args(command)
-        .env("CORDON_ENCLAVE", m.enclave.as_str())
-        .env("CORDON_MEMBER", m.member.as_str())
+        .env_clear()
+        .envs(vars)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            leave(&m, &ns);
+            cleanup(&m);
             return Err(SandboxError::Spawn(e));
         }
     };
@@ -200,6 +232,28 @@ pub async fn exec(
             }
         }
     };
-    leave(&m, &ns);
+    cleanup(&m);
     status.map_err(SandboxError::Spawn)
+}
+
+/// Fetches the enclave's interception CA from the gateway and writes the
+/// bundle the sandbox's TLS clients use. Without it the SDKs still reach
+/// the ASC's reverse proxy (plain HTTP over the overlay); only the forward
+/// proxy's interception would not be trusted, so this warns and goes on.
+async fn gateway_ca_bundle(gateway: std::net::Ipv4Addr, ns: &str) -> Option<PathBuf> {
+    let pem = match gateway_ca::fetch(gateway, Duration::from_secs(3)).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "no enclave CA: HTTPS_PROXY interception will not be trusted in the sandbox");
+            return None;
+        }
+    };
+    let path = std::env::temp_dir().join(format!("{ns}-ca-bundle.pem"));
+    match gateway_ca::write_bundle(&path, &pem) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the enclave CA bundle");
+            None
+        }
+    }
 }

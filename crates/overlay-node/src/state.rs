@@ -1,7 +1,7 @@
 //! The state dir: what a node needs to come back after a restart with the
 //! same identity, and to keep forwarding while the controller is away.
 //!
-//! `private.key` and `node.token` are 0600; `membership.json` and
+//! `private.key`, `node.token` and an agent's `substitute.key` are 0600; `membership.json` and
 //! `netmap.json` are written atomically (temporary file, then rename), so a
 //! crash never leaves half a file.
 
@@ -136,6 +136,26 @@ impl StateDir {
         self.save_membership(m)
     }
 
+    /// Saves the substitute key an agent member got at join (0600).
+    ///
+    /// # Errors
+    /// [`StateError::Io`].
+    pub fn save_substitute_key(&self, key: &str) -> Result<(), StateError> {
+        write_atomic(&self.file("substitute.key"), key.as_bytes(), 0o600)
+    }
+
+    /// The substitute key, if this member is an agent.
+    ///
+    /// # Errors
+    /// [`StateError::Permissions`] when the file is readable by others,
+    /// [`StateError::Io`].
+    pub fn load_substitute_key(&self) -> Result<Option<String>, StateError> {
+        if !self.file("substitute.key").exists() {
+            return Ok(None);
+        }
+        self.read_secret("substitute.key").map(Some)
+    }
+
     /// Saves the membership description.
     ///
     /// # Errors
@@ -201,6 +221,7 @@ impl StateDir {
     pub fn forget(&self) {
         for f in [
             "node.token",
+            "substitute.key",
             "netmap.json",
             "membership.json",
             "private.key",

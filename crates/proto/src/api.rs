@@ -141,6 +141,10 @@ pub struct JoinResponse {
     pub address: Ipv4Net,
     /// The bearer token for the node API; shown once, stored hashed.
     pub node_token: String,
+    /// Agents only: the substitute key its SDKs present to the enclave's
+    /// ASC instead of a real API key; shown once, stored hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitute_key: Option<String>,
     /// Its first netmap.
     pub netmap: Netmap,
 }
@@ -152,6 +156,10 @@ impl fmt::Debug for JoinResponse {
             .field("enclave", &self.enclave)
             .field("address", &self.address)
             .field("node_token", &"<redacted>")
+            .field(
+                "substitute_key",
+                &self.substitute_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("netmap", &self.netmap)
             .finish()
     }
@@ -391,6 +399,22 @@ pub struct GatewayConfig {
     pub policy: Option<PolicyInfo>,
     /// The credentials the policy's `[credentials]` table names.
     pub credentials: Vec<GatewayCredential>,
+    /// The enclave's agent members and the digests of their substitute keys.
+    #[serde(default)]
+    pub agents: Vec<GatewayAgent>,
+}
+
+/// An agent member as its enclave's gateway knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GatewayAgent {
+    /// Member name.
+    pub name: Name,
+    /// Its overlay address (the only source its key is accepted from).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "100.64.0.2"))]
+    pub address: std::net::Ipv4Addr,
+    /// Hex SHA-256 of its substitute key.
+    pub substitute_sha256: String,
 }
 
 /// One record of the admin audit log.

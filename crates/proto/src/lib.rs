@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod error;
+pub mod gateway;
 pub mod glob;
 pub mod inventory;
 pub mod key;

@@ -48,13 +48,10 @@ fn identify(state: &State, peer: SocketAddr, headers: &hyper::HeaderMap) -> Opti
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    let agents = state.agents();
     match bearer {
-        Some(key) => state
-            .agents
-            .identify(key, peer.ip())
-            .ok()
-            .map(|a| a.name.clone()),
-        None => state.agents.by_source(peer.ip()).map(|a| a.name.clone()),
+        Some(key) => agents.identify(key, peer.ip()).ok().map(|a| a.name.clone()),
+        None => agents.by_source(peer.ip()).map(|a| a.name.clone()),
     }
 }
 

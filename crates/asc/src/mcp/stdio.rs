@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, Mutex};
 
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::proxy::state::load_policy;
 use crate::session_log::SessionLog;
 
@@ -107,7 +107,10 @@ fn client_io() -> (
 /// # Errors
 /// When the policy has no such server, or the server cannot be started.
 pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::Result<i32> {
-    let active = load_policy(&config.policy_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let active = match &config.source {
+        Source::File(f) => load_policy(f).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Source::Controller(dir) => crate::controller::fetch_policy(dir, &config.base_dir).await?,
+    };
     let rules = active
         .policy
         .mcp

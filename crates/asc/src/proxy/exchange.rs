@@ -96,6 +96,16 @@ pub fn deny(provider: Provider, exchange: &str, kind: DenyKind, reason: &str) ->
         .unwrap_or_else(|_| Response::new(full("")))
 }
 
+/// The interception CA's certificate (public), for agents' trust stores.
+fn ca_certificate(state: &State) -> Response<Body> {
+    let mut r = Response::new(full(state.ca.ca_pem.clone()));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/x-pem-file"),
+    );
+    r
+}
+
 fn plain_not_found(reason: &str) -> Response<Body> {
     let mut r = Response::new(full(
         json!({"error": {"message": reason, "code": DenyKind::NotFound.code()}}).to_string(),
@@ -166,6 +176,9 @@ pub async fn handle(
     if ingress == Ingress::Reverse && pq.starts_with("/mcp/") {
         return crate::mcp::http::handle(state, peer, req).await;
     }
+    if ingress == Ingress::Reverse && pq == proto::gateway::CA_PATH && req.method() == Method::GET {
+        return ca_certificate(&state);
+    }
     let route = match ingress {
         Ingress::Reverse => Route::reverse(&pq),
         Ingress::Forward(p) => Route::forward(p, &pq),
@@ -211,7 +224,7 @@ pub async fn handle(
         Ok(k) => k,
         Err(e) => return reject(DenyKind::Unauthenticated, &e.to_string()),
     };
-    let agent = match state.agents.identify(&key, peer.ip()) {
+    let agent = match state.agents().identify(&key, peer.ip()) {
         Ok(a) => a.name.clone(),
         Err(e) => {
             tracing::warn!(peer = %peer, provider = %provider, "unknown substitute key");
@@ -342,7 +355,7 @@ async fn forward(
             "the gateway cannot log this exchange, so it does not forward it",
         );
     }
-    let Some(key) = state.keys.get(&upstream.credential) else {
+    let Some(key) = state.key_for(provider) else {
         return deny(
             provider,
             &ex.id,
@@ -355,7 +368,7 @@ async fn forward(
         upstream,
         headers,
         passed.body,
-        key,
+        &key,
         signing_region.as_deref(),
         now_ms() / 1000,
     ) {
@@ -418,7 +431,9 @@ pub async fn blocked(
 
 /// Scrubs real keys from an upstream's error body.
 pub fn scrub_keys(state: &State, body: &[u8]) -> Vec<u8> {
-    scrub(body, &state.real_keys())
+    let keys = state.real_keys();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    scrub(body, &keys)
 }
 
 /// The idle limit between two pieces of an upstream body.

@@ -9,11 +9,12 @@ use std::time::SystemTime;
 use crate::approval::Approvals;
 use crate::budget::Ledger;
 use crate::ca::InterceptionCa;
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::credential::{Agents, RealKey};
 use crate::inspector::Inspector;
 use crate::mcp::pins::Pins;
 use crate::policy::Policy;
+use crate::provider::Provider;
 use crate::session_log::SessionLog;
 
 use super::upstream::Upstream;
@@ -32,10 +33,22 @@ pub struct Active {
 /// A message saying what is wrong with it.
 pub fn load_policy(path: &Path) -> Result<Active, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut policy = Policy::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    policy.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-    let inspector =
-        Inspector::new(&policy.dlp).map_err(|e| format!("{}: dlp: {e}", path.display()))?;
+    compile_policy(
+        &text,
+        path.parent().unwrap_or(Path::new(".")),
+        &path.display().to_string(),
+    )
+}
+
+/// Compiles policy text; relative paths in it are relative to `base`, and
+/// errors name `origin`.
+///
+/// # Errors
+/// A message saying what is wrong with it.
+pub fn compile_policy(text: &str, base: &Path, origin: &str) -> Result<Active, String> {
+    let mut policy = Policy::parse(text).map_err(|e| format!("{origin}: {e}"))?;
+    policy.resolve_paths(base);
+    let inspector = Inspector::new(&policy.dlp).map_err(|e| format!("{origin}: dlp: {e}"))?;
     Ok(Active { policy, inspector })
 }
 
@@ -69,10 +82,8 @@ pub struct State {
     /// The configuration.
     pub config: Config,
     active: RwLock<Loaded>,
-    /// Agents (standalone mode).
-    pub agents: Agents,
-    /// Real keys by credential name.
-    pub keys: BTreeMap<String, RealKey>,
+    agents: RwLock<Arc<Agents>>,
+    keys: RwLock<Arc<BTreeMap<Provider, RealKey>>>,
     /// The outbound client.
     pub client: Upstream,
     /// The session log.
@@ -94,24 +105,28 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 }
 
 impl State {
-    /// Assembles the state; `active` is the policy loaded at start.
+    /// Assembles the state; `active` is the policy loaded at start (or why
+    /// there is none yet: then every request is refused).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
-        active: Active,
+        active: Result<Active, String>,
         agents: Agents,
-        keys: BTreeMap<String, RealKey>,
+        keys: BTreeMap<Provider, RealKey>,
         client: Upstream,
         log: SessionLog,
         ca: Arc<InterceptionCa>,
         mcp_pins: Pins,
     ) -> Self {
-        let stamp = mtime(&config.policy_file);
+        let stamp = match &config.source {
+            Source::File(f) => mtime(f),
+            Source::Controller(_) => None,
+        };
         Self {
             config,
-            active: RwLock::new((Ok(Arc::new(active)), stamp)),
-            agents,
-            keys,
+            active: RwLock::new((active.map(Arc::new), stamp)),
+            agents: RwLock::new(Arc::new(agents)),
+            keys: RwLock::new(Arc::new(keys)),
             client,
             log,
             ledger: Mutex::new(Ledger::default()),
@@ -138,14 +153,53 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// Reloads the policy file if it changed. A broken file replaces the
-    /// policy with "refuse everything" until it is fixed: fail closed.
+    /// The agents known now.
+    pub fn agents(&self) -> Arc<Agents> {
+        self.agents
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The real key for `provider`, if the gateway holds one.
+    pub fn key_for(&self, provider: Provider) -> Option<RealKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&provider)
+            .cloned()
+    }
+
+    /// Replaces policy, agents and keys at once (controller mode). A policy
+    /// that does not compile refuses everything until a good one arrives.
+    pub fn apply_enclave(
+        &self,
+        active: Result<Active, String>,
+        agents: Agents,
+        keys: BTreeMap<Provider, RealKey>,
+    ) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        *self.agents.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(agents);
+        *self.active.write().unwrap_or_else(|p| p.into_inner()) = (active.map(Arc::new), None);
+    }
+
+    /// Replaces the agents only (a netmap change in controller mode).
+    pub fn set_agents(&self, agents: Agents) {
+        *self.agents.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(agents);
+    }
+
+    /// Reloads the policy file if it changed (standalone mode). A broken
+    /// file replaces the policy with "refuse everything" until it is fixed:
+    /// fail closed.
     pub fn reload_if_changed(&self) {
-        let now = mtime(&self.config.policy_file);
+        let Source::File(file) = &self.config.source else {
+            return;
+        };
+        let now = mtime(file);
         if self.active.read().unwrap_or_else(|p| p.into_inner()).1 == now {
             return;
         }
-        let next = load_policy(&self.config.policy_file).map(Arc::new);
+        let next = load_policy(file).map(Arc::new);
         match &next {
             Ok(a) => tracing::info!(version = %a.policy.version, "policy reloaded"),
             Err(e) => {
@@ -156,14 +210,15 @@ impl State {
     }
 
     /// Every real key (to scrub them from anything an upstream echoes).
-    pub fn real_keys(&self) -> Vec<&str> {
+    pub fn real_keys(&self) -> Vec<String> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut v = vec![];
-        for k in self.keys.values() {
-            v.push(k.expose());
+        for k in keys.values() {
+            v.push(k.expose().to_owned());
             // Bedrock's secret is `ACCESS_KEY_ID:SECRET`: scrub both halves.
             if let Some((a, s)) = k.expose().split_once(':') {
-                v.push(a);
-                v.push(s);
+                v.push(a.to_owned());
+                v.push(s.to_owned());
             }
         }
         v

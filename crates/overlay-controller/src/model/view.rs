@@ -235,6 +235,20 @@ impl EnclaveView {
         affected
     }
 
+    /// The enclave's gateway configuration changed at `version` (a new
+    /// policy): the gateways get a new netmap version, which is what their
+    /// ASC follows to refetch its configuration. Returns their ids.
+    pub fn touch_gateways(&mut self, version: u64) -> Vec<i64> {
+        let gateways: Vec<i64> = self
+            .members
+            .values()
+            .filter(|m| m.role == Role::Gateway)
+            .map(|m| m.id)
+            .collect();
+        self.bump(version, &gateways);
+        gateways
+    }
+
     /// Every member id (for enclave deletion).
     pub fn member_ids(&self) -> Vec<i64> {
         self.members.keys().copied().collect()

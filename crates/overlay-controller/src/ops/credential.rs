@@ -1,6 +1,8 @@
 //! Provider credentials in the vault, and the gateway's view of them.
 
-use proto::api::{CredentialInfo, GatewayConfig, GatewayCredential, Provider, PutCredential};
+use proto::api::{
+    CredentialInfo, GatewayAgent, GatewayConfig, GatewayCredential, Provider, PutCredential,
+};
 use proto::{Name, PolicyDocument, Role};
 use serde_json::json;
 use sqlx::Row;
@@ -113,7 +115,22 @@ pub async fn gateway_config(
             });
         }
     }
+    let agent_rows = sqlx::query(
+        "SELECT name, address, substitute_sha256 FROM members \
+         WHERE enclave_id = $1 AND role = 'agent' AND substitute_sha256 IS NOT NULL ORDER BY name",
+    )
+    .bind(node.enclave_id)
+    .fetch_all(&mut *conn)
+    .await?;
     drop(conn);
+    let mut agents = Vec::with_capacity(agent_rows.len());
+    for row in &agent_rows {
+        agents.push(GatewayAgent {
+            name: rows::parse(row, "name")?,
+            address: rows::parse(row, "address")?,
+            substitute_sha256: row.try_get("substitute_sha256")?,
+        });
+    }
     let names: Vec<String> = credentials.iter().map(|c| c.name.to_string()).collect();
     let mut w = ctl.store.begin_write().await?;
     audit::append(
@@ -130,5 +147,6 @@ pub async fn gateway_config(
         enclave: node.enclave.clone(),
         policy,
         credentials,
+        agents,
     })
 }

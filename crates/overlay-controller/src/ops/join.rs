@@ -186,8 +186,10 @@ pub async fn join(ctl: &Controller, req: JoinRequest, now: i64) -> Result<JoinRe
     .fetch_one(&mut *conn)
     .await?;
     let (node_token, node_secret) = node_auth::issue(member_id);
-    sqlx::query("UPDATE members SET node_token_hash = $1 WHERE id = $2")
+    let substitute_key = (role == Role::Agent).then(substitute_key);
+    sqlx::query("UPDATE members SET node_token_hash = $1, substitute_sha256 = $2 WHERE id = $3")
         .bind(hash_secret(&node_secret))
+        .bind(substitute_key.as_deref().map(hash_secret))
         .bind(member_id)
         .execute(&mut *conn)
         .await?;
@@ -216,6 +218,13 @@ pub async fn join(ctl: &Controller, req: JoinRequest, now: i64) -> Result<JoinRe
         enclave,
         address: netmap.address,
         node_token,
+        substitute_key,
         netmap,
     })
+}
+
+/// A new substitute key: `sub-` and 32 random bytes. What an agent's SDKs
+/// present to the enclave's ASC in place of a real API key.
+fn substitute_key() -> String {
+    format!("sub-{}", random_token(32))
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 use crate::audit::{self, Actor};
+use crate::changes::Kind;
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 
@@ -53,7 +54,10 @@ pub async fn set(
         json!({"version": version, "bytes": content.len(), "credentials": credentials}),
     )
     .await?;
+    ctl.record_change(conn, enclave_id, Kind::PolicySet, version, now)
+        .await?;
     w.commit().await?;
+    ctl.replay().await?;
     Ok(PolicyInfo {
         enclave: enclave.clone(),
         version: u64::try_from(version).unwrap_or(0),

@@ -227,3 +227,95 @@ async fn vault_hands_keys_only_to_its_gateway(db: Db) -> Result<()> {
     Ok(())
 }
 both!(vault_hands_keys_only_to_its_gateway);
+
+/// Agents get a substitute key at join, shown once; the gateway learns only
+/// its digest and the agent's address; removing the agent takes it off the
+/// gateway's list; a new policy wakes the gateway's netmap long-poll.
+async fn substitute_keys_live_and_die_with_their_agent(db: Db) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let h = Harness::start(db).await?;
+    h.create_enclave(json!({"name": "e"})).await?;
+    let gw = h.joined("e", "gateway", "gw").await?;
+    let asset = h.joined("e", "asset", "files").await?;
+    let agent = h.joined("e", "agent", "a").await?;
+    assert!(gw.get("substitute_key").is_none(), "{gw}");
+    assert!(asset.get("substitute_key").is_none(), "{asset}");
+    let key = agent["substitute_key"]
+        .as_str()
+        .context("an agent's join response carries its substitute key")?;
+    assert!(key.starts_with("sub-") && key.len() > 40, "{key}");
+    let other = h.joined("e", "agent", "b").await?;
+    assert_ne!(
+        other["substitute_key"].as_str(),
+        Some(key),
+        "keys are unique"
+    );
+
+    let gw_token = gw["node_token"].as_str().context("node token")?;
+    let c = h.client(Some(gw_token))?;
+    let (s, cfg) = h
+        .call(&c, Method::GET, "/api/v1/node/gateway-config", None)
+        .await?;
+    assert_eq!(s, StatusCode::OK, "{cfg}");
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    let address = agent["address"]
+        .as_str()
+        .and_then(|a| a.split('/').next())
+        .context("address")?;
+    assert_eq!(cfg["agents"][0]["name"], "a");
+    assert_eq!(cfg["agents"][0]["address"], address);
+    assert_eq!(cfg["agents"][0]["substitute_sha256"], digest.as_str());
+    assert_eq!(cfg["agents"].as_array().map(Vec::len), Some(2));
+    assert!(
+        !cfg.to_string().contains(key),
+        "the key itself never leaves"
+    );
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT substitute_sha256 FROM members WHERE name = 'a'")
+            .fetch_one(h.ctl.store.pool())
+            .await?;
+    assert_eq!(stored.as_deref(), Some(digest.as_str()), "stored hashed");
+    let audit = h
+        .expect(Method::GET, "/api/v1/audit", None, StatusCode::OK)
+        .await?;
+    assert!(!audit.to_string().contains(key));
+
+    // A new policy bumps the gateway's netmap, not the agent's.
+    let (_, map) = h.poll(gw_token, 0, 0).await?;
+    let gw_version = map["version"].as_u64().context("version")?;
+    let a_token = agent["node_token"].as_str().context("node token")?;
+    let (_, amap) = h.poll(a_token, 0, 0).await?;
+    let a_version = amap["version"].as_u64().context("version")?;
+    h.expect(
+        Method::PUT,
+        "/api/v1/enclaves/e/policy",
+        Some(json!({"content": "[models]\nallow = []\n"})),
+        StatusCode::OK,
+    )
+    .await?;
+    let (s, map) = h.poll(gw_token, gw_version, 5).await?;
+    assert_eq!(s, StatusCode::OK, "the gateway's long-poll wakes up: {map}");
+    assert!(map["version"].as_u64() > Some(gw_version));
+    let (s, _) = h.poll(a_token, a_version, 1).await?;
+    assert_eq!(
+        s,
+        StatusCode::NO_CONTENT,
+        "the agent's netmap did not change"
+    );
+
+    h.expect(
+        Method::DELETE,
+        "/api/v1/enclaves/e/members/a",
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await?;
+    let (_, cfg) = h
+        .call(&c, Method::GET, "/api/v1/node/gateway-config", None)
+        .await?;
+    assert_eq!(cfg["agents"].as_array().map(Vec::len), Some(1));
+    assert_eq!(cfg["agents"][0]["name"], "b", "the removed agent is gone");
+    h.stop().await?;
+    Ok(())
+}
+both!(substitute_keys_live_and_die_with_their_agent);

@@ -1,0 +1,255 @@
+//! Controller mode (`[policy] controller = true`): the ASC of an enclave's
+//! gateway member takes its policy, the real keys from the vault and the
+//! list of agent members from the controller, with the node credentials in
+//! the member's state dir, and follows them without a restart.
+//!
+//! The member's netmap is long-polled: a removed agent disappears from it
+//! at once and is refused from the next request; every netmap change (a new
+//! policy bumps the gateway's) refetches the gateway configuration, and a
+//! slow refresh picks up rotated keys. If this gateway is itself removed,
+//! everything is refused. While the controller is unreachable the last
+//! configuration stays in force.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use control_client::follow::{follow, Update};
+use control_client::{Client, Method, StatusCode, Trust};
+use ipnet::Ipv4Net;
+use proto::api::GatewayConfig;
+use proto::{Name, Netmap};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::credential::{Agents, RealKey};
+use crate::provider::Provider;
+use crate::proxy::state::{compile_policy, Active};
+use crate::proxy::State;
+
+/// How often the gateway configuration is refetched without a netmap
+/// change (key rotation in the vault reaches the gateway within this).
+pub const REFRESH: Duration = Duration::from_secs(300);
+
+/// How soon a failed fetch is retried.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// The part of the node's `membership.json` the ASC needs.
+#[derive(Debug, Deserialize)]
+struct MembershipFile {
+    controller: String,
+    ca_sha256: String,
+    enclave: Name,
+    member: Name,
+    address: Ipv4Net,
+}
+
+/// The gateway member's link to its controller.
+#[derive(Clone)]
+pub struct Link {
+    client: Client,
+    /// The enclave.
+    pub enclave: Name,
+    /// The gateway member's name.
+    pub member: Name,
+    /// Its overlay address (the only address the proxies listen on).
+    pub address: Ipv4Addr,
+}
+
+/// Why the gateway configuration could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The controller no longer knows this member.
+    #[error("this gateway is no longer a member of its enclave")]
+    Revoked,
+    /// No usable answer.
+    #[error("controller: {0}")]
+    Unavailable(String),
+}
+
+impl Link {
+    /// Reads the member's state dir: `membership.json` and `node.token`
+    /// (which must be 0600).
+    ///
+    /// # Errors
+    /// A message naming the file and what is wrong.
+    pub fn open(state_dir: &Path) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let mp = state_dir.join("membership.json");
+        let m: MembershipFile = serde_json::from_slice(&std::fs::read(&mp).map_err(|e| {
+            anyhow::anyhow!("{}: {e} (is the gateway member joined?)", mp.display())
+        })?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", mp.display()))?;
+        let tp = state_dir.join("node.token");
+        let meta = std::fs::metadata(&tp).map_err(|e| anyhow::anyhow!("{}: {e}", tp.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            anyhow::bail!("{} is readable by group or others", tp.display());
+        }
+        let token = std::fs::read_to_string(&tp)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", tp.display()))?
+            .trim()
+            .to_owned();
+        let client = Client::with_trust(&m.controller, Trust::Pinned(m.ca_sha256), Some(token))
+            .map_err(|e| anyhow::anyhow!("{}: controller {}: {e}", mp.display(), m.controller))?;
+        Ok(Self {
+            client,
+            enclave: m.enclave,
+            member: m.member,
+            address: m.address.addr(),
+        })
+    }
+
+    /// Fetches the gateway configuration (`GET /api/v1/node/gateway-config`).
+    ///
+    /// # Errors
+    /// [`FetchError`].
+    pub async fn gateway_config(&self) -> Result<GatewayConfig, FetchError> {
+        let res = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.client
+                .send(Method::GET, "/api/v1/node/gateway-config", None),
+        )
+        .await
+        .map_err(|_| FetchError::Unavailable("no answer within 20 s".into()))?
+        .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+        match res {
+            (StatusCode::OK, body) => serde_json::from_slice(&body)
+                .map_err(|e| FetchError::Unavailable(format!("unreadable configuration: {e}"))),
+            (StatusCode::UNAUTHORIZED, _) => Err(FetchError::Revoked),
+            (status, _) => Err(FetchError::Unavailable(format!("status {status}"))),
+        }
+    }
+}
+
+/// Policy and keys from a gateway configuration. Without a policy nothing
+/// passes; a policy that does not compile refuses everything until fixed.
+pub fn compile(
+    cfg: &GatewayConfig,
+    base: &Path,
+) -> (Result<Active, String>, BTreeMap<Provider, RealKey>) {
+    let active = match &cfg.policy {
+        None => Err(format!(
+            "enclave {} has no policy yet (overlay-controller policy set {} FILE): refusing every request",
+            cfg.enclave, cfg.enclave
+        )),
+        Some(p) => compile_policy(
+            &p.content,
+            base,
+            &format!("policy v{} of enclave {}", p.version, cfg.enclave),
+        ),
+    };
+    let keys = cfg
+        .credentials
+        .iter()
+        .filter_map(|c| {
+            let p = c.provider.as_str().parse::<Provider>().ok()?;
+            Some((p, RealKey::from(c.secret.clone())))
+        })
+        .collect();
+    (active, keys)
+}
+
+/// The enclave's policy as the controller has it now (for `asc mcp-stdio`,
+/// which runs once per server process).
+///
+/// # Errors
+/// When the state dir, the controller or the policy is unusable.
+pub async fn fetch_policy(state_dir: &Path, base: &Path) -> anyhow::Result<Active> {
+    let link = Link::open(state_dir)?;
+    let cfg = link.gateway_config().await?;
+    compile(&cfg, base).0.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// What the follower holds between updates.
+struct Follower {
+    state: Arc<State>,
+    link: Link,
+    base: PathBuf,
+    config: Option<GatewayConfig>,
+    netmap: Option<Netmap>,
+}
+
+impl Follower {
+    fn agents(&self) -> Agents {
+        self.config.as_ref().map_or_else(Agents::default, |c| {
+            Agents::from_enclave(&c.agents, self.netmap.as_ref())
+        })
+    }
+
+    /// Refetches and applies.
+    async fn refresh(&mut self) -> Result<(), FetchError> {
+        let cfg = self.link.gateway_config().await?;
+        let (active, keys) = compile(&cfg, &self.base);
+        if let Err(e) = &active {
+            tracing::error!(error = %e, "no usable policy: refusing every request");
+        }
+        self.config = Some(cfg);
+        let agents = self.agents();
+        tracing::info!(
+            policy = %active.as_ref().map(|a| a.policy.version.clone()).unwrap_or_default(),
+            agents = agents.len(),
+            keys = keys.len(),
+            "gateway configuration applied"
+        );
+        self.state.apply_enclave(active, agents, keys);
+        Ok(())
+    }
+
+    fn revoke(&self) {
+        tracing::error!("this gateway was removed from its enclave: refusing every request");
+        self.state.apply_enclave(
+            Err("this gateway was removed from its enclave".into()),
+            Agents::default(),
+            BTreeMap::new(),
+        );
+    }
+}
+
+/// Follows the controller until `stop` or until this gateway is removed.
+/// `base` anchors relative paths in the policy (fingerprint directories).
+pub async fn run(state: Arc<State>, link: Link, base: PathBuf, stop: CancellationToken) {
+    let (tx, mut rx) = mpsc::channel(4);
+    let poll = tokio::spawn(follow(link.client.clone(), 0, tx, stop.child_token()));
+    let mut f = Follower {
+        state,
+        link,
+        base,
+        config: None,
+        netmap: None,
+    };
+    let mut next = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            update = rx.recv() => match update {
+                Some(Update::Netmap(m)) => {
+                    f.netmap = Some(*m);
+                    // Removals take effect before the refetch.
+                    f.state.set_agents(f.agents());
+                    next = Duration::ZERO;
+                }
+                Some(Update::Revoked) | None => {
+                    f.revoke();
+                    break;
+                }
+            },
+            () = tokio::time::sleep(next), if f.netmap.is_some() => {
+                next = match f.refresh().await {
+                    Ok(()) => REFRESH,
+                    Err(FetchError::Revoked) => {
+                        f.revoke();
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?RETRY, "gateway configuration not refreshed; keeping the last one");
+                        RETRY
+                    }
+                };
+            }
+        }
+    }
+    poll.abort();
+}
