@@ -132,6 +132,18 @@ async fn verify(AxState(a): AxState<Admin>) -> Response {
     }
 }
 
+/// The agents the gateway accepts right now (names and bound addresses,
+/// never keys).
+async fn agents(AxState(a): AxState<Admin>) -> Response {
+    let list: Vec<serde_json::Value> = a
+        .state
+        .agents()
+        .iter()
+        .map(|g| json!({"name": g.name, "source": g.source().map(|s| s.to_string())}))
+        .collect();
+    Json(json!({"agents": list, "policy": a.state.policy_version()})).into_response()
+}
+
 async fn pins(AxState(a): AxState<Admin>) -> Response {
     match a.state.mcp_pins.list().await {
         Ok(p) => Json(json!({"pins": p})).into_response(),
@@ -213,6 +225,7 @@ pub fn router(state: Arc<State>, token: String) -> Router {
         .route("/api/v1/log/verify", get(verify))
         .route("/api/v1/log/{id}", get(show))
         .route("/api/v1/policy/reload", post(reload))
+        .route("/api/v1/agents", get(agents))
         .route("/api/v1/mcp/pins", get(pins))
         .route(
             "/api/v1/mcp/pins/{server}/{tool}/approve",

@@ -23,6 +23,13 @@ pub struct Agent {
     source: Option<IpAddr>,
 }
 
+impl Agent {
+    /// The only source address it is accepted from, if bound to one.
+    pub fn source(&self) -> Option<IpAddr> {
+        self.source
+    }
+}
+
 /// Agents by substitute key.
 #[derive(Debug, Clone, Default)]
 pub struct Agents {
@@ -111,6 +118,11 @@ impl Agents {
             })
             .collect();
         Self { list }
+    }
+
+    /// The agents, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Agent> {
+        self.list.iter()
     }
 
     /// How many agents are known.

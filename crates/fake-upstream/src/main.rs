@@ -39,7 +39,8 @@ struct Args {
     /// Address to listen on (port 0: any; the address is printed).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Serve HTTPS with a CA created in this directory (`ca.pem`).
+    /// Serve HTTPS with a CA created in this directory (`ca.pem`); the
+    /// certificate names the listen address.
     #[arg(long)]
     tls_dir: Option<PathBuf>,
     /// The OpenAI key it accepts.
@@ -350,7 +351,7 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => {
             let ca = Arc::new(asc::ca::InterceptionCa::load_or_create(dir).context("test CA")?);
             Some(tokio_rustls::TlsAcceptor::from(
-                ca.server_config("127.0.0.1")?,
+                ca.server_config(&args.listen.ip().to_string())?,
             ))
         }
         None => None,

@@ -2,7 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use control_client::{Client, Method, StatusCode};
-use proto::api::{Chamber, CreateEnclave, CreateToken, Enclave, Member, TokenCreated, Topology};
+use proto::api::{
+    Chamber, CreateEnclave, CreateToken, Enclave, Member, Provider, PutCredential, PutPolicy,
+    TokenCreated, Topology,
+};
 use proto::{Name, Role};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -46,6 +49,43 @@ impl Admin {
             return Ok(serde_json::from_slice(b"null")?);
         }
         Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Stores a provider key in the controller's vault.
+    ///
+    /// # Errors
+    /// On any API error.
+    pub async fn put_credential(&self, name: &str, provider: Provider, secret: &str) -> Result<()> {
+        let _: serde_json::Value = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/credentials/{name}"),
+                Some(&PutCredential {
+                    provider,
+                    secret: secret.to_owned(),
+                }),
+                StatusCode::OK,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sets an enclave's policy document.
+    ///
+    /// # Errors
+    /// On any API error.
+    pub async fn set_policy(&self, enclave: &Name, content: &str) -> Result<()> {
+        let _: serde_json::Value = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/enclaves/{enclave}/policy"),
+                Some(&PutPolicy {
+                    content: content.to_owned(),
+                }),
+                StatusCode::OK,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Creates an enclave.

@@ -36,9 +36,13 @@ pub enum Command {
         /// Which one.
         #[arg(value_enum, default_value_t = Demo::Isolation)]
         which: Demo,
-        /// Also write the full report as JSON to this file.
+        /// Also write the full report as JSON to this file (isolation).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Test only: pass the real OpenAI key into the agent's sandbox
+        /// (asc, all), to show that question 3 then fails.
+        #[arg(long, hide = true)]
+        test_leak_real_key: bool,
     },
     /// Attack a running topology from a compromised agent's host; every
     /// scenario must be contained.
@@ -62,6 +66,11 @@ pub enum Command {
 pub enum Demo {
     /// Two projects on shared infrastructure: who reaches whom.
     Isolation,
+    /// A sandboxed agent using the official SDKs through its enclave's ASC.
+    Asc,
+    /// Isolation, attacks, a controller outage and the ASC demo, answering
+    /// the five evaluation questions with PASS or FAIL.
+    All,
 }
 
 #[cfg(test)]

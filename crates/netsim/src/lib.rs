@@ -8,12 +8,15 @@
 pub mod admin;
 pub mod agent;
 pub mod agent_client;
+pub mod asc_demo;
 pub mod attack;
 pub mod breach;
 pub mod cli;
 pub mod demo;
 pub mod expect;
 pub mod lab;
+pub mod questions;
 pub mod report;
 pub mod run;
+pub mod story;
 pub mod topology;

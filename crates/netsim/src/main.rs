@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use netsim::asc_demo::{self, Faults};
 use netsim::cli::{Cli, Command, Demo};
 use netsim::run::{Bins, Running};
 use netsim::topology::Topology;
-use netsim::{attack, demo, expect, lab};
+use netsim::{attack, demo, expect, lab, story};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,10 +40,38 @@ async fn main() -> ExitCode {
             Command::Demo {
                 which: Demo::Isolation,
                 json,
+                ..
             } => {
                 let t = demo::isolation()?;
                 println!("{}\n", t.description.trim());
                 check(t, json.as_deref(), false).await
+            }
+            Command::Demo {
+                which: Demo::Asc,
+                test_leak_real_key,
+                ..
+            } => {
+                let faults = Faults {
+                    leak_real_key: test_leak_real_key,
+                };
+                let outcome = asc_demo::run(bins()?, faults).await?;
+                let checks = outcome.all_checks();
+                for c in &checks {
+                    println!("{}", c.line());
+                }
+                let failed = checks.iter().filter(|c| !c.pass).count();
+                println!("demo asc: {} checks, {failed} failed", checks.len());
+                Ok(failed == 0)
+            }
+            Command::Demo {
+                which: Demo::All,
+                test_leak_real_key,
+                ..
+            } => {
+                let faults = Faults {
+                    leak_real_key: test_leak_real_key,
+                };
+                story::all(bins()?, faults).await
             }
             Command::Attack { topology, json } => {
                 attack_cmd(Topology::load(&topology)?, json.as_deref()).await

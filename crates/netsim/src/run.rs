@@ -39,6 +39,10 @@ pub struct Bins {
     pub node: PathBuf,
     /// This binary (run as the agent).
     pub netsim: PathBuf,
+    /// `asc` (the gateway's ASC in `demo asc`).
+    pub asc: PathBuf,
+    /// `fake-upstream` (the provider APIs in `demo asc`).
+    pub fake_upstream: PathBuf,
 }
 
 impl Bins {
@@ -69,6 +73,8 @@ impl Bins {
         Ok(Self {
             controller: find("overlay-controller")?,
             node: find("overlay-node")?,
+            asc: find("asc")?,
+            fake_upstream: find("fake-upstream")?,
             netsim,
         })
     }
@@ -401,11 +407,15 @@ impl Running {
                 .members
                 .iter()
                 .filter(|m| {
+                    // A member the controller no longer lists was removed.
+                    let Some(w) = want.get(&m.name) else {
+                        return false;
+                    };
                     let mut have: Vec<Name> = read_netmap(&m.state_dir)
                         .map(|n| n.peers.into_iter().map(|p| p.name).collect())
                         .unwrap_or_default();
                     have.sort();
-                    want.get(&m.name) != Some(&have)
+                    w != &have
                 })
                 .collect();
             if behind.is_empty() {
@@ -560,6 +570,54 @@ impl Running {
         )?;
         self.members[i].node_proc = proc;
         wait_node_up(&mut self.lab, &mut self.members[i]).await
+    }
+
+    /// Stops the controller (SIGTERM) and waits until it has exited.
+    ///
+    /// # Errors
+    /// When it does not stop.
+    pub async fn stop_controller(&mut self) -> Result<()> {
+        self.lab.signal(self.controller_proc, "TERM").await?;
+        let proc = self.controller_proc;
+        let lab = &mut self.lab;
+        wait_for("the controller to stop", Duration::from_secs(20), || {
+            Ok(lab.exited(proc).is_some())
+        })
+        .await
+    }
+
+    /// Starts the controller again on its data dir and address, and waits
+    /// until it answers.
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub async fn start_controller(&mut self) -> Result<()> {
+        let listen = format!("{}:{CONTROLLER_PORT}", self.controller_ns.addr);
+        let data = self.lab.dir.join("controller").display().to_string();
+        let bin = self.bins.controller.display().to_string();
+        let proc = self.lab.spawn(
+            "controller-restart",
+            &self.controller_ns.name.clone(),
+            &[&bin, "serve", "--listen", &listen, "--data-dir", &data],
+            &[],
+        )?;
+        self.controller_proc = proc;
+        let addr = std::net::SocketAddr::from((self.controller_ns.addr, CONTROLLER_PORT));
+        let lab = &mut self.lab;
+        wait_for(
+            "the controller to come back",
+            Duration::from_secs(20),
+            || {
+                if let Some(st) = lab.exited(proc) {
+                    bail!(
+                        "the controller exited ({st}):\n{}",
+                        lab.log_tail("controller-restart", 20)
+                    );
+                }
+                Ok(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+            },
+        )
+        .await
     }
 
     /// Index of the member named `name`.

@@ -1,0 +1,552 @@
+//! `netsim demo asc`: one agent, its enclave's ASC, and a provider on an
+//! "internet" namespace only the gateway can reach.
+//!
+//! The real keys go into the controller's vault and the policy into the
+//! controller; the gateway member runs `asc serve` in controller mode; the
+//! agent member runs an unmodified SDK script (`configs/netsim/demo-agent.py`)
+//! under `overlay-node exec`. netsim then judges from outside: what the
+//! script got, what the provider received (its request record), what the
+//! session log holds, where the real keys can be found, and how fast one
+//! `member remove` cuts the agent off.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use proto::api::Provider;
+use serde_json::Value;
+
+use crate::agent::Op;
+use crate::questions::{self, Audit, Check, Decommission, Keys};
+use crate::run::{Bins, Running};
+use crate::topology::{Service, Topology};
+
+/// The demo's topology (`configs/netsim/demo-asc.toml`).
+pub const TOPOLOGY: &str = include_str!("../../../configs/netsim/demo-asc.toml");
+
+/// The agent's script.
+const AGENT_SCRIPT: &str = include_str!("../../../configs/netsim/demo-agent.py");
+
+/// The protected design registered with the policy's fingerprints.
+const DESIGN: &str = include_str!("../../../configs/protected/nightjar_alu.v");
+
+/// A sentence of the allowed prompt, looked for in the session log.
+const NORMAL_PROMPT: &str = "Summarise this week's status notes for the design review.";
+
+/// The tool the policy denies.
+const DENIED_TOOL: &str = "delete_file";
+
+/// Where the official SDKs are installed (`scripts/setup.sh`).
+fn python() -> String {
+    let venv = std::env::var("CORDON_VENV").unwrap_or_else(|_| "/opt/cordon-venv".into());
+    format!("{venv}/bin/python")
+}
+
+/// Test-only switches that break one guarantee on purpose, to show that
+/// the verdict notices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Pass the real OpenAI key into the sandbox's environment.
+    pub leak_real_key: bool,
+}
+
+/// What the demo found.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The ASC's behaviour, one check per situation.
+    pub checks: Vec<Check>,
+    /// Whether the sandbox failed to reach the provider directly.
+    pub upstream_unreachable: bool,
+    /// Question 3's figures.
+    pub keys: Keys,
+    /// Question 4's figures.
+    pub audit: Audit,
+    /// Question 5's figures.
+    pub decommission: Decommission,
+}
+
+impl Outcome {
+    /// Every check of this demo, the questions it answers included.
+    pub fn all_checks(&self) -> Vec<Check> {
+        let mut v = self.checks.clone();
+        v.push(questions::q3(&self.keys));
+        v.push(questions::q4(&self.audit));
+        v.push(questions::q5(&self.decommission));
+        v
+    }
+}
+
+fn random_hex(n: usize) -> Result<String> {
+    use std::io::Read;
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn policy(protected: &Path) -> String {
+    format!(
+        r#"[models]
+allow = ["gpt-4o*", "claude-*"]
+
+[tools]
+deny = ["delete_*"]
+
+[dlp]
+packs = ["secrets"]
+action = "block"
+fingerprint_dirs = ["{}"]
+
+[credentials]
+openai = "openai-prod"
+anthropic = "anthropic-prod"
+"#,
+        protected.display()
+    )
+}
+
+fn asc_config(dir: &Path, gateway_state: &Path, upstream: &str, ca: &Path) -> String {
+    let mut s = String::from("enclave = \"project-a\"\n\n[listen]\nadmin = \"127.0.0.1:8081\"\n\n");
+    for p in ["openai", "anthropic"] {
+        s.push_str(&format!(
+            "[upstream.{p}]\nbase_url = \"https://{upstream}\"\nca_file = \"{}\"\n\n",
+            ca.display()
+        ));
+    }
+    s.push_str(&format!(
+        "[policy]\ncontroller = true\n\n[controller]\nstate_dir = \"{}\"\n\n\
+         [interception]\nca_dir = \"{}\"\n\n[log]\ndatabase = \"{}\"\n\n[admin]\ntoken_file = \"{}\"\n",
+        gateway_state.display(),
+        dir.join("asc-ca").display(),
+        dir.join("asc-log.db").display(),
+        dir.join("asc-admin.token").display()
+    ));
+    s
+}
+
+/// Runs `python3 -c CODE ARGS…` in namespace `ns`; its stdout.
+fn python_in(ns: &str, code: &str, args: &[&str]) -> Result<String> {
+    let mut argv = vec!["netns", "exec", ns, "/usr/bin/python3", "-c", code];
+    argv.extend_from_slice(args);
+    crate::lab::command("ip", &argv)
+}
+
+const GET_TLS: &str = "import ssl,sys,urllib.request\n\
+ctx=ssl.create_default_context(cafile=sys.argv[2])\n\
+print(urllib.request.urlopen(sys.argv[1],context=ctx,timeout=5).read().decode())";
+
+const GET_BEARER: &str = "import sys,urllib.request\n\
+tok=open(sys.argv[2]).read().strip()\n\
+r=urllib.request.Request(sys.argv[1],headers={'authorization':'Bearer '+tok})\n\
+print(urllib.request.urlopen(r,timeout=2).read().decode())";
+
+async fn wait_until(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while !f()? {
+        if Instant::now() > deadline {
+            bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+fn occurrences(hay: &[u8], needles: &[&str]) -> usize {
+    needles
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| hay.windows(n.len()).filter(|w| *w == n.as_bytes()).count())
+        .sum()
+}
+
+/// Occurrences of `needles` in every file under `dir` (and `dir` itself if
+/// it is a file).
+fn occurrences_in(path: &Path, needles: &[&str]) -> usize {
+    if path.is_file() {
+        return std::fs::read(path).map_or(0, |b| occurrences(&b, needles));
+    }
+    std::fs::read_dir(path).map_or(0, |rd| {
+        rd.filter_map(std::result::Result::ok)
+            .map(|e| occurrences_in(&e.path(), needles))
+            .sum()
+    })
+}
+
+fn tool_names(body: &Value) -> Vec<String> {
+    body["tools"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    t["function"]["name"]
+                        .as_str()
+                        .or_else(|| t["name"].as_str())
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Brings the demo up, runs the agent, gathers the evidence, decommissions
+/// the agent, and tears everything down.
+///
+/// # Errors
+/// When a step of the set-up fails (a failed check is not an error).
+pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
+    let topo = Topology::parse(TOPOLOGY, "demo-asc.toml")?;
+    println!("{}\n", topo.description.trim());
+    let mut run = Running::start(topo, bins, false).await?;
+    let agent = run.index("agent-1").context("agent-1 in the topology")?;
+    let gw = run.index("asc").context("asc in the topology")?;
+    let enclave = run.members[agent].enclave.clone();
+    let dir = run.lab.dir.clone();
+    let agent_ns = run.hosts[run.members[agent].host].name.clone();
+    let gw_ns = run.hosts[run.members[gw].host].name.clone();
+
+    // The provider, on a namespace only the underlay reaches.
+    let inet = run.lab.add_ns("internet")?;
+    let tls = dir.join("internet-tls");
+    let upstream = format!("{}:443", inet.addr);
+    let real_openai = format!("sk-real-openai-{}", random_hex(16)?);
+    let real_anthropic = format!("sk-ant-real-{}", random_hex(16)?);
+    let fake = run.bins.fake_upstream.display().to_string();
+    let tls_s = tls.display().to_string();
+    let fake_proc = run.lab.spawn(
+        "fake-upstream",
+        &inet.name,
+        &[
+            &fake,
+            "--listen",
+            &upstream,
+            "--tls-dir",
+            &tls_s,
+            "--openai-key",
+            &real_openai,
+            "--anthropic-key",
+            &real_anthropic,
+        ],
+        &[],
+    )?;
+    let fake_log = run.lab.log_path("fake-upstream");
+    wait_until(
+        "the fake provider to listen",
+        Duration::from_secs(20),
+        || Ok(std::fs::read_to_string(&fake_log).is_ok_and(|l| l.contains("listening on"))),
+    )
+    .await
+    .with_context(|| run.lab.log_tail("fake-upstream", 10))?;
+    let _ = fake_proc;
+    eprintln!("netsim: provider APIs up at https://{upstream} (internet namespace)");
+
+    // Keys into the vault, policy into the controller.
+    let protected = dir.join("protected");
+    std::fs::create_dir_all(&protected)?;
+    std::fs::write(protected.join("nightjar_alu.v"), DESIGN)?;
+    run.admin
+        .put_credential("openai-prod", Provider::Openai, &real_openai)
+        .await?;
+    run.admin
+        .put_credential("anthropic-prod", Provider::Anthropic, &real_anthropic)
+        .await?;
+    run.admin.set_policy(&enclave, &policy(&protected)).await?;
+
+    // The gateway's ASC, in controller mode.
+    let config = dir.join("asc.toml");
+    std::fs::write(
+        &config,
+        asc_config(
+            &dir,
+            &run.members[gw].state_dir,
+            &upstream,
+            &tls.join("ca.pem"),
+        ),
+    )?;
+    let asc_bin = run.bins.asc.display().to_string();
+    let config_s = config.display().to_string();
+    let asc_proc = run.lab.spawn(
+        "asc",
+        &gw_ns,
+        &[&asc_bin, "serve", "--config", &config_s],
+        &[],
+    )?;
+    let asc_log = run.lab.log_path("asc");
+    wait_until(
+        "the ASC to apply the enclave's configuration",
+        Duration::from_secs(30),
+        || {
+            Ok(std::fs::read_to_string(&asc_log).is_ok_and(|l| {
+                l.contains("gateway configuration applied") && l.contains("agents=1")
+            }))
+        },
+    )
+    .await
+    .with_context(|| run.lab.log_tail("asc", 20))?;
+    eprintln!("netsim: the gateway's ASC follows the controller");
+
+    // The agent, unmodified, in its sandbox.
+    let script = dir.join("demo-agent.py");
+    std::fs::write(&script, AGENT_SCRIPT)?;
+    set_mode(&script, 0o644)?;
+    let node = run.bins.node.display().to_string();
+    let agent_state = run.members[agent].state_dir.display().to_string();
+    let upstream_env = format!("DEMO_UPSTREAM={upstream}");
+    let leak = format!("LEAKED_FOR_TEST={real_openai}");
+    let py = python();
+    let script_s = script.display().to_string();
+    let mut argv: Vec<&str> = vec![
+        &node,
+        "exec",
+        "--state-dir",
+        &agent_state,
+        "--env",
+        &upstream_env,
+    ];
+    if faults.leak_real_key {
+        argv.extend(["--env", &leak]);
+    }
+    argv.extend(["--", &py, &script_s]);
+    let script_proc = run.lab.spawn("agent-script", &agent_ns, &argv, &[])?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while run.lab.exited(script_proc).is_none() {
+        if Instant::now() > deadline {
+            run.lab.signal(script_proc, "TERM").await?;
+            bail!(
+                "the agent script did not finish within 120 s:\n{}",
+                run.lab.log_tail("agent-script", 20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let script_log = run.lab.log_path("agent-script");
+    let out = std::fs::read_to_string(&script_log)?;
+    let result: Value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(serde_json::from_str)
+        .transpose()?
+        .with_context(|| {
+            format!(
+                "the agent script printed no result:\n{}",
+                run.lab.log_tail("agent-script", 30)
+            )
+        })?;
+
+    // What the provider received.
+    let ca = tls.join("ca.pem").display().to_string();
+    let seen: Vec<Value> = serde_json::from_str(&python_in(
+        &inet.name,
+        GET_TLS,
+        &[&format!("https://{upstream}/_fake/requests"), &ca],
+    )?)?;
+    let substitute = std::fs::read_to_string(run.members[agent].state_dir.join("substitute.key"))?
+        .trim()
+        .to_owned();
+    let mut outcome = Outcome::default();
+    let mut denied_tool_seen = 0;
+    for r in &seen {
+        let h = &r["headers"];
+        let auth = h["authorization"].as_str().unwrap_or("");
+        let key = h["x-api-key"].as_str().unwrap_or("");
+        if auth == format!("Bearer {real_openai}") || key == real_anthropic {
+            outcome.keys.real_at_upstream += 1;
+        }
+        if occurrences(r.to_string().as_bytes(), &[&substitute]) > 0 {
+            outcome.keys.substitute_at_upstream += 1;
+        }
+        let body: Value =
+            serde_json::from_str(r["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+        if tool_names(&body).iter().any(|n| n == DENIED_TOOL) {
+            denied_tool_seen += 1;
+        }
+    }
+    outcome.keys.upstream_requests = seen.len();
+
+    // The ASC's behaviour, as the agent saw it.
+    let ok = |k: &str| result[k]["ok"].as_bool().unwrap_or(false);
+    let detail = |k: &str| {
+        let d = &result[k]["detail"];
+        let s = d.as_str().map_or_else(|| d.to_string(), str::to_owned);
+        s.chars().take(160).collect::<String>()
+    };
+    let called_denied = result["denied_tool"]["detail"]["tool_calls"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|n| n == DENIED_TOOL));
+    outcome.upstream_unreachable = !ok("direct");
+    outcome.checks = vec![
+        Check::new(
+            "an ordinary request through the OpenAI SDK succeeds",
+            ok("normal"),
+            detail("normal"),
+        ),
+        Check::new(
+            "the Anthropic SDK works the same way",
+            ok("anthropic"),
+            detail("anthropic"),
+        ),
+        Check::new(
+            "a request carrying a cloud secret is blocked",
+            !ok("secret"),
+            detail("secret"),
+        ),
+        Check::new(
+            "a request carrying a protected design excerpt is blocked",
+            !ok("design"),
+            detail("design"),
+        ),
+        Check::new(
+            "a denied tool never reaches the provider and its call never reaches the agent",
+            denied_tool_seen == 0 && !called_denied,
+            format!(
+                "provider requests defining {DENIED_TOOL}: {denied_tool_seen}; agent got: {}",
+                detail("denied_tool")
+            ),
+        ),
+        Check::new(
+            "the sandboxed agent cannot reach the provider directly",
+            outcome.upstream_unreachable,
+            detail("direct"),
+        ),
+    ];
+
+    // Where the real keys are.
+    let reals = [real_openai.as_str(), real_anthropic.as_str()];
+    let env = result["environment"].to_string();
+    outcome.keys.in_sandbox_env = occurrences(env.as_bytes(), &reals);
+    let mut answers = result.clone();
+    if let Some(o) = answers.as_object_mut() {
+        o.remove("environment");
+    }
+    let stderr: String = out.lines().filter(|l| !l.starts_with("RESULT ")).collect();
+    outcome.keys.in_agent_files = occurrences_in(&run.members[agent].state_dir, &reals)
+        + occurrences(answers.to_string().as_bytes(), &reals)
+        + occurrences(stderr.as_bytes(), &reals);
+    outcome.keys.in_gateway_logs = occurrences_in(&asc_log, &reals)
+        + ["asc-log.db", "asc-log.db-wal"]
+            .iter()
+            .map(|f| occurrences_in(&dir.join(f), &reals))
+            .sum::<usize>();
+
+    // The session log.
+    let verify = crate::lab::command(&asc_bin, &["log", "verify", "--config", &config_s])
+        .unwrap_or_default();
+    let tail = crate::lab::command(
+        &asc_bin,
+        &["log", "tail", "-n", "1000", "--json", "--config", &config_s],
+    )?;
+    let records: Vec<Value> = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    outcome.audit = Audit {
+        records: records.len(),
+        verified: verify.contains("hash chain verified"),
+        prompt_logged: records.iter().any(|r| {
+            r["body"]
+                .as_str()
+                .is_some_and(|b| b.contains(NORMAL_PROMPT))
+        }),
+        tool_call_logged: records
+            .iter()
+            .any(|r| r["decision"] == "blocked" && r.to_string().contains(DENIED_TOOL)),
+        path: dir.join("asc-log.db").display().to_string(),
+    };
+
+    // One `member remove`, timed on the data plane and at the ASC.
+    outcome.decommission = decommission(&mut run, agent, gw, &gw_ns, &dir).await?;
+    let _ = asc_proc;
+    Ok(outcome)
+}
+
+/// Removes the agent and measures how long it keeps overlay access to the
+/// gateway and how long the ASC keeps accepting it.
+async fn decommission(
+    run: &mut Running,
+    agent: usize,
+    gw: usize,
+    gw_ns: &str,
+    dir: &Path,
+) -> Result<Decommission> {
+    let probe = Op::Probe {
+        dst: run.members[gw].addr,
+        service: Service::ICMP,
+        device: None,
+        src: None,
+        timeout_ms: 300,
+    };
+    let host_agent = run.agent_of_host(run.members[agent].host);
+    let token: PathBuf = dir.join("asc-admin.token");
+    let token_s = token.display().to_string();
+    let known = |name: &str| -> Result<bool> {
+        let v: Value = serde_json::from_str(&python_in(
+            gw_ns,
+            GET_BEARER,
+            &["http://127.0.0.1:8081/api/v1/agents", &token_s],
+        )?)?;
+        Ok(v["agents"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["name"] == name)))
+    };
+    let name = run.members[agent].name.to_string();
+    let before = host_agent.call(probe.clone()).await?;
+    if !before.ok || !known(&name)? {
+        bail!(
+            "before the removal the agent should reach the gateway ({}) and be known to the ASC ({})",
+            before.detail,
+            known(&name)?
+        );
+    }
+    let t0 = Instant::now();
+    run.admin
+        .remove_member(&run.members[agent].enclave, &run.members[agent].name)
+        .await?;
+    let mut d = Decommission::default();
+    let limit = Duration::from_secs(10);
+    while t0.elapsed() < limit && (d.data_plane_ms.is_none() || d.asc_ms.is_none()) {
+        if d.asc_ms.is_none() && !known(&name)? {
+            d.asc_ms = Some(u64::try_from(t0.elapsed().as_millis())?);
+        }
+        if d.data_plane_ms.is_none() && !host_agent.call(probe.clone()).await?.ok {
+            d.data_plane_ms = Some(u64::try_from(t0.elapsed().as_millis())?);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(d)
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_topology_and_policy_are_valid() {
+        let t = Topology::parse(TOPOLOGY, "demo-asc.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(crate::expect::contradictions(&t).is_empty());
+        let doc = proto::PolicyDocument::parse(&policy(Path::new("/p")));
+        assert!(doc.is_ok_and(|d| d.credentials().len() == 2));
+    }
+
+    #[test]
+    fn counts_every_occurrence_of_every_key() {
+        assert_eq!(occurrences(b"xKEYyKEYzOTHER", &["KEY", "OTHER", ""]), 3);
+        assert_eq!(occurrences(b"nothing", &["KEY"]), 0);
+    }
+
+    #[test]
+    fn tool_names_of_openai_and_anthropic_bodies() {
+        let o = serde_json::json!({"tools": [{"type": "function", "function": {"name": "a"}}]});
+        let a = serde_json::json!({"tools": [{"name": "b", "input_schema": {}}]});
+        assert_eq!(tool_names(&o), ["a"]);
+        assert_eq!(tool_names(&a), ["b"]);
+        assert!(tool_names(&serde_json::json!({})).is_empty());
+    }
+}
