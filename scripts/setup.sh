@@ -31,13 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # The official LLM and MCP client SDKs, in a venv the ASC tests use.
-venv=${CORDON_VENV:-/opt/cordon-venv}
-here=$(cd "$(dirname "$0")" && pwd)
-if ! "$venv/bin/python" -c 'import openai, anthropic, google.genai, boto3, mcp' >/dev/null 2>&1; then
-  log "creating the SDK venv in $venv"
-  /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install -q -r "$here/requirements-sdk.txt"
-fi
+bash "$(dirname "$0")/sdk-venv.sh"
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   log "installing cargo-fuzz"

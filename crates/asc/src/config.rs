@@ -423,3 +423,59 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/cordon/asc.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn controller_mode_needs_the_state_dir_and_nothing_local() {
+        let ok = parse(
+            "[upstream.openai]\nbase_url = \"https://api.openai.com\"\n\
+             [policy]\ncontroller = true\n[controller]\nstate_dir = \"gw\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ok.source,
+            Source::Controller(PathBuf::from("/etc/cordon/gw"))
+        );
+        assert!(
+            ok.reverse.is_none() && ok.forward.is_none(),
+            "set at start from the overlay address"
+        );
+        for (text, needle) in [
+            ("[policy]\ncontroller = true\n", "controller.state_dir: required"),
+            (
+                "[policy]\ncontroller = true\n[controller]\nstate_dir = \"gw\"\n\
+                 [[agent]]\nname = \"a\"\nsubstitute_key = \"sub-0123456789abcdef\"\n",
+                "remove [[agent]] and [credentials]",
+            ),
+            (
+                "[policy]\ncontroller = true\n[controller]\nstate_dir = \"gw\"\n\
+                 [credentials]\nk = { env = \"K\" }\n",
+                "remove [[agent]] and [credentials]",
+            ),
+            (
+                "[listen]\nreverse = \"127.0.0.1:1\"\n[policy]\nfile = \"p.toml\"\ncontroller = true\n",
+                "not both",
+            ),
+            (
+                "[listen]\nreverse = \"127.0.0.1:1\"\n[policy]\nfile = \"p.toml\"\n[controller]\nstate_dir = \"gw\"\n",
+                "only with policy.controller",
+            ),
+            ("[policy]\nfile = \"p.toml\"\n", "listen: set reverse"),
+            (
+                "[listen]\nreverse = \"127.0.0.1:1\"\n[upstream.openai]\nbase_url = \"https://x\"\n\
+                 [policy]\nfile = \"p.toml\"\n",
+                "upstream.openai.credential",
+            ),
+        ] {
+            let e = parse(text).err().unwrap_or_default();
+            assert!(e.contains(needle), "{needle} not in: {e}");
+        }
+    }
+}

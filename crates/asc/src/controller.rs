@@ -253,3 +253,82 @@ pub async fn run(state: Arc<State>, link: Link, base: PathBuf, stop: Cancellatio
     }
     poll.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::api::{GatewayAgent, GatewayCredential, PolicyInfo};
+    use sha2::{Digest, Sha256};
+
+    fn config(policy: Option<&str>) -> GatewayConfig {
+        let name = |s: &str| s.parse::<Name>().unwrap_or_else(|e| panic!("{e}"));
+        GatewayConfig {
+            enclave: name("e"),
+            policy: policy.map(|p| PolicyInfo {
+                enclave: name("e"),
+                version: 3,
+                content: p.to_owned(),
+                updated_at: 0,
+            }),
+            credentials: vec![GatewayCredential {
+                name: name("openai-prod"),
+                provider: proto::api::Provider::Openai,
+                secret: "sk-real".into(),
+            }],
+            agents: vec![GatewayAgent {
+                name: name("a"),
+                address: Ipv4Addr::new(100, 64, 0, 5),
+                substitute_sha256: hex::encode(Sha256::digest(b"sub-key")),
+            }],
+        }
+    }
+
+    #[test]
+    fn no_policy_or_a_broken_one_refuses_everything() {
+        let (active, keys) = compile(&config(None), Path::new("/"));
+        assert!(active.err().is_some_and(|e| e.contains("has no policy")));
+        assert_eq!(
+            keys.get(&Provider::Openai).map(RealKey::expose),
+            Some("sk-real")
+        );
+        let (active, _) = compile(&config(Some("[models\n")), Path::new("/"));
+        assert!(active
+            .err()
+            .is_some_and(|e| e.contains("policy v3 of enclave e")));
+        let (active, _) = compile(
+            &config(Some("[models]\nallow = [\"gpt-*\"]\n")),
+            Path::new("/"),
+        );
+        assert!(active.is_ok_and(|a| a.policy.model_allowed("gpt-4o")));
+    }
+
+    #[test]
+    fn an_agent_counts_only_while_its_netmap_lists_it_at_its_address() {
+        let cfg = config(None);
+        let ip = "100.64.0.5".parse().unwrap_or_else(|e| panic!("{e}"));
+        let netmap = |addr: &str, role: &str| -> Netmap {
+            serde_json::from_value(serde_json::json!({
+                "version": 1, "enclave": "e", "member": "gw", "address": "100.64.0.1/32",
+                "cidr": "100.64.0.0/24",
+                "peers": [{"name": "a", "role": role, "public_key": "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                           "preshared_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                           "endpoint": null, "allowed_ips": [addr]}]
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let listed = Agents::from_enclave(&cfg.agents, Some(&netmap("100.64.0.5/32", "agent")));
+        assert!(listed.identify("sub-key", ip).is_ok());
+        assert!(listed
+            .identify("sub-key", "100.64.0.6".parse().unwrap_or(ip))
+            .is_err());
+        assert!(listed.identify("sub-other", ip).is_err());
+        for absent in [
+            Agents::from_enclave(&cfg.agents, None),
+            Agents::from_enclave(&cfg.agents, Some(&netmap("100.64.0.9/32", "agent"))),
+            Agents::from_enclave(&cfg.agents, Some(&netmap("100.64.0.5/32", "asset"))),
+        ] {
+            assert!(absent.is_empty());
+            assert!(absent.identify("sub-key", ip).is_err());
+        }
+    }
+}

@@ -207,3 +207,41 @@ pub async fn serve(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn controller_config(listen: &str) -> Config {
+        Config::parse(
+            &format!("{listen}[policy]\ncontroller = true\n[controller]\nstate_dir = \"gw\"\n"),
+            Path::new("/x/asc.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_gateway_listens_on_its_overlay_address_only() {
+        let overlay = Ipv4Addr::new(100, 64, 0, 2);
+        let mut c = controller_config("[listen]\nadmin = \"127.0.0.1:8081\"\n");
+        on_overlay(&mut c, overlay).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.reverse, Some(SocketAddr::from((overlay, 8080))));
+        assert_eq!(c.forward, Some(SocketAddr::from((overlay, 3128))));
+        let mut c = controller_config("[listen]\nreverse = \"100.64.0.2:9000\"\n");
+        assert!(on_overlay(&mut c, overlay).is_ok());
+        for bad in [
+            "[listen]\nreverse = \"0.0.0.0:8080\"\n",
+            "[listen]\nforward = \"198.18.0.1:3128\"\n",
+            "[listen]\nadmin = \"100.64.0.3:8081\"\n",
+        ] {
+            let mut c = controller_config(bad);
+            let e = on_overlay(&mut c, overlay).err().map(|e| e.to_string());
+            assert!(
+                e.as_deref()
+                    .is_some_and(|e| e.contains("only on its overlay address")),
+                "{bad}: {e:?}"
+            );
+        }
+    }
+}

@@ -12,6 +12,17 @@ fn configs() -> PathBuf {
 }
 
 #[test]
+fn gateway_example_is_controller_mode() {
+    let cfg = Config::load(&configs().join("asc.gateway.toml")).expect("gateway example");
+    assert_eq!(
+        cfg.source,
+        asc::config::Source::Controller("/var/lib/cordon/project-a".into())
+    );
+    assert!(cfg.agents.is_empty() && cfg.credentials.is_empty());
+    assert_eq!(cfg.upstreams.len(), 2);
+}
+
+#[test]
 fn example_config_and_policy_load() {
     let cfg = Config::load(&configs().join("asc.example.toml")).expect("example config");
     assert_eq!(cfg.enclave, "design-team");

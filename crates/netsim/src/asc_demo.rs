@@ -33,6 +33,9 @@ const DESIGN: &str = include_str!("../../../configs/protected/nightjar_alu.v");
 /// A sentence of the allowed prompt, looked for in the session log.
 const NORMAL_PROMPT: &str = "Summarise this week's status notes for the design review.";
 
+/// The policy's model allow-list, and the one a policy change adds.
+const MODELS: &str = r#""gpt-4o*", "claude-*""#;
+
 /// The tool the policy denies.
 const DENIED_TOOL: &str = "delete_file";
 
@@ -83,10 +86,10 @@ fn random_hex(n: usize) -> Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-fn policy(protected: &Path) -> String {
+fn policy(protected: &Path, models: &str) -> String {
     format!(
         r#"[models]
-allow = ["gpt-4o*", "claude-*"]
+allow = [{models}]
 
 [tools]
 deny = ["delete_*"]
@@ -252,7 +255,9 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
     run.admin
         .put_credential("anthropic-prod", Provider::Anthropic, &real_anthropic)
         .await?;
-    run.admin.set_policy(&enclave, &policy(&protected)).await?;
+    run.admin
+        .set_policy(&enclave, &policy(&protected, MODELS))
+        .await?;
 
     // The gateway's ASC, in controller mode.
     let config = dir.join("asc.toml");
@@ -455,10 +460,60 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         path: dir.join("asc-log.db").display().to_string(),
     };
 
+    // A policy change, followed without a restart.
+    let status = AscStatus {
+        ns: gw_ns.clone(),
+        token: dir.join("asc-admin.token"),
+    };
+    let before = status.get()?["policy"].clone();
+    let t0 = Instant::now();
+    run.admin
+        .set_policy(&enclave, &policy(&protected, &format!("{MODELS}, \"o3*\"")))
+        .await?;
+    let mut applied = None;
+    while applied.is_none() && t0.elapsed() < Duration::from_secs(10) {
+        if status.get()?["policy"] != before {
+            applied = Some(t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    outcome.checks.push(Check::new(
+        "a new policy set on the controller reaches the ASC without a restart",
+        applied.is_some(),
+        applied.map_or_else(
+            || "still the old policy after 10 s".to_owned(),
+            |d| format!("policy {before} replaced after {} ms", d.as_millis()),
+        ),
+    ));
+
     // One `member remove`, timed on the data plane and at the ASC.
-    outcome.decommission = decommission(&mut run, agent, gw, &gw_ns, &dir).await?;
+    outcome.decommission = decommission(&mut run, agent, gw, &status).await?;
     let _ = asc_proc;
     Ok(outcome)
+}
+
+/// The ASC's admin API as seen from the gateway's namespace.
+struct AscStatus {
+    ns: String,
+    token: PathBuf,
+}
+
+impl AscStatus {
+    /// `GET /api/v1/agents`: the agents it accepts and its policy version.
+    fn get(&self) -> Result<Value> {
+        let token = self.token.display().to_string();
+        Ok(serde_json::from_str(&python_in(
+            &self.ns,
+            GET_BEARER,
+            &["http://127.0.0.1:8081/api/v1/agents", &token],
+        )?)?)
+    }
+
+    fn knows(&self, name: &str) -> Result<bool> {
+        Ok(self.get()?["agents"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["name"] == name)))
+    }
 }
 
 /// Removes the agent and measures how long it keeps overlay access to the
@@ -467,8 +522,7 @@ async fn decommission(
     run: &mut Running,
     agent: usize,
     gw: usize,
-    gw_ns: &str,
-    dir: &Path,
+    status: &AscStatus,
 ) -> Result<Decommission> {
     let probe = Op::Probe {
         dst: run.members[gw].addr,
@@ -478,18 +532,7 @@ async fn decommission(
         timeout_ms: 300,
     };
     let host_agent = run.agent_of_host(run.members[agent].host);
-    let token: PathBuf = dir.join("asc-admin.token");
-    let token_s = token.display().to_string();
-    let known = |name: &str| -> Result<bool> {
-        let v: Value = serde_json::from_str(&python_in(
-            gw_ns,
-            GET_BEARER,
-            &["http://127.0.0.1:8081/api/v1/agents", &token_s],
-        )?)?;
-        Ok(v["agents"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x["name"] == name)))
-    };
+    let known = |name: &str| status.knows(name);
     let name = run.members[agent].name.to_string();
     let before = host_agent.call(probe.clone()).await?;
     if !before.ok || !known(&name)? {
@@ -531,7 +574,7 @@ mod tests {
     fn the_topology_and_policy_are_valid() {
         let t = Topology::parse(TOPOLOGY, "demo-asc.toml").unwrap_or_else(|e| panic!("{e}"));
         assert!(crate::expect::contradictions(&t).is_empty());
-        let doc = proto::PolicyDocument::parse(&policy(Path::new("/p")));
+        let doc = proto::PolicyDocument::parse(&policy(Path::new("/p"), MODELS));
         assert!(doc.is_ok_and(|d| d.credentials().len() == 2));
     }
 

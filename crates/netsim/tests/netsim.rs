@@ -30,6 +30,16 @@ fn namespaces_of(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// No namespace and no run directory of netsim process `pid` is left.
+fn assert_left_nothing(pid: u32) {
+    assert!(
+        namespaces_of(pid).is_empty(),
+        "left behind: {:?}",
+        namespaces_of(pid)
+    );
+    assert!(!std::path::Path::new(&format!("/tmp/nsim{pid}-run")).exists());
+}
+
 fn netsim(args: &[&str]) -> (i32, String, String, u32) {
     let child = Command::new(NETSIM)
         .args(args)
@@ -57,12 +67,46 @@ fn the_isolation_demo_is_all_as_expected_and_leaves_nothing() {
     assert!(last.starts_with("reachability: "), "{out}");
     assert!(last.ends_with(", 0 unexpected"), "{out}");
     assert!(!out.contains("UNEXPECTED"), "{out}");
+    assert_left_nothing(pid);
+}
+
+#[test]
+fn the_whole_story_answers_all_five_questions_and_leaves_nothing() {
+    let (code, out, err, pid) = netsim(&["demo", "all"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for q in 1..=5 {
+        assert!(
+            out.contains(&format!("\nPASS  {q}. ")),
+            "question {q}: {out}"
+        );
+    }
+    assert!(out.contains("0 lost, 0 breaches"), "{out}");
     assert!(
-        namespaces_of(pid).is_empty(),
-        "left behind: {:?}",
-        namespaces_of(pid)
+        out.contains("real-key occurrences outside the vault and the gateway's memory: 0"),
+        "{out}"
     );
-    assert!(!std::path::Path::new(&format!("/tmp/nsim{pid}-run")).exists());
+    assert!(out.contains("hash chain verified"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.trim_end().ends_with(" 0 failed"), "{out}");
+    assert_left_nothing(pid);
+}
+
+/// The acceptance's proof that an answer can fail: the real key put into
+/// the sandbox's environment turns question 3 into a FAIL and the exit
+/// code into 1, while the other answers still pass.
+#[test]
+fn a_real_key_in_the_sandbox_fails_question_3() {
+    let (code, out, err, pid) = netsim(&["demo", "asc", "--test-leak-real-key"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("\nFAIL  3. "), "{out}");
+    assert!(out.contains("sandbox env 1"), "{out}");
+    for q in [4, 5] {
+        assert!(
+            out.contains(&format!("\nPASS  {q}. ")),
+            "question {q}: {out}"
+        );
+    }
+    assert_left_nothing(pid);
 }
 
 #[test]
