@@ -9,7 +9,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(token_decode api_bodies wireguard_datagram dlp_scan netsim_topology asc_adapters asc_streams)
+    targets=(token_decode api_bodies wireguard_datagram dlp_scan netsim_topology asc_adapters asc_streams mcp_jsonrpc)
 fi
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 # Stable toolchain: cargo-fuzz needs -Zsanitizer, hence RUSTC_BOOTSTRAP.

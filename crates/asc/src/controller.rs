@@ -179,9 +179,29 @@ impl Follower {
         })
     }
 
-    /// Refetches and applies.
-    async fn refresh(&mut self) -> Result<(), FetchError> {
-        let cfg = self.link.gateway_config().await?;
+    /// A new netmap: removals take effect at once, before any refetch.
+    fn netmap(&mut self, m: Netmap) {
+        self.netmap = Some(m);
+        self.state.set_agents(self.agents());
+    }
+
+    /// Refetches and applies. Netmaps that arrive meanwhile are applied
+    /// as they come (a slow controller does not delay a removal); `Ok(false)`
+    /// when the follower ended (this gateway was revoked).
+    async fn refresh(&mut self, rx: &mut mpsc::Receiver<Update>) -> Result<bool, FetchError> {
+        let link = self.link.clone();
+        let fetch = link.gateway_config();
+        tokio::pin!(fetch);
+        let cfg = loop {
+            tokio::select! {
+                biased;
+                r = &mut fetch => break r?,
+                update = rx.recv() => match update {
+                    Some(Update::Netmap(m)) => self.netmap(*m),
+                    Some(Update::Revoked) | None => return Ok(false),
+                },
+            }
+        };
         let (active, keys) = compile(&cfg, &self.base);
         if let Err(e) = &active {
             tracing::error!(error = %e, "no usable policy: refusing every request");
@@ -195,7 +215,7 @@ impl Follower {
             "gateway configuration applied"
         );
         self.state.apply_enclave(active, agents, keys);
-        Ok(())
+        Ok(true)
     }
 
     fn revoke(&self) {
@@ -223,12 +243,12 @@ pub async fn run(state: Arc<State>, link: Link, base: PathBuf, stop: Cancellatio
     let mut next = Duration::ZERO;
     loop {
         tokio::select! {
+            // Shutting down is not a revocation.
+            biased;
             () = stop.cancelled() => break,
             update = rx.recv() => match update {
                 Some(Update::Netmap(m)) => {
-                    f.netmap = Some(*m);
-                    // Removals take effect before the refetch.
-                    f.state.set_agents(f.agents());
+                    f.netmap(*m);
                     next = Duration::ZERO;
                 }
                 Some(Update::Revoked) | None => {
@@ -237,9 +257,13 @@ pub async fn run(state: Arc<State>, link: Link, base: PathBuf, stop: Cancellatio
                 }
             },
             () = tokio::time::sleep(next), if f.netmap.is_some() => {
-                next = match f.refresh().await {
-                    Ok(()) => REFRESH,
-                    Err(FetchError::Revoked) => {
+                next = match tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    r = f.refresh(&mut rx) => r,
+                } {
+                    Ok(true) => REFRESH,
+                    Ok(false) | Err(FetchError::Revoked) => {
                         f.revoke();
                         break;
                     }

@@ -73,9 +73,10 @@ async fn bind(
     }
 }
 
-/// Controller mode listens on the gateway's overlay address only (and
-/// loopback, for an admin API on the host): the proxies default to it, and
-/// any other configured address is refused.
+/// Controller mode listens on the gateway's overlay address only: the
+/// proxies default to it and may also be on loopback; the admin API (the
+/// session log, approvals) only on loopback, never where enclave peers
+/// reach it. Any other address is refused.
 fn on_overlay(config: &mut Config, overlay: Ipv4Addr) -> anyhow::Result<()> {
     let ip = IpAddr::V4(overlay);
     config.reverse = config
@@ -87,7 +88,6 @@ fn on_overlay(config: &mut Config, overlay: Ipv4Addr) -> anyhow::Result<()> {
     for (what, a) in [
         ("listen.reverse", config.reverse),
         ("listen.forward", config.forward),
-        ("listen.admin", config.admin),
     ] {
         if let Some(a) = a {
             if a.ip() != ip && !a.ip().is_loopback() {
@@ -96,6 +96,11 @@ fn on_overlay(config: &mut Config, overlay: Ipv4Addr) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    if let Some(a) = config.admin.filter(|a| !a.ip().is_loopback()) {
+        anyhow::bail!(
+            "listen.admin = {a}: a gateway's admin API listens only on loopback, out of the enclave's reach"
+        );
     }
     Ok(())
 }
@@ -233,13 +238,20 @@ mod tests {
         for bad in [
             "[listen]\nreverse = \"0.0.0.0:8080\"\n",
             "[listen]\nforward = \"198.18.0.1:3128\"\n",
-            "[listen]\nadmin = \"100.64.0.3:8081\"\n",
         ] {
             let mut c = controller_config(bad);
             let e = on_overlay(&mut c, overlay).err().map(|e| e.to_string());
             assert!(
                 e.as_deref()
                     .is_some_and(|e| e.contains("only on its overlay address")),
+                "{bad}: {e:?}"
+            );
+        }
+        for bad in ["100.64.0.2:8081", "100.64.0.3:8081", "0.0.0.0:8081"] {
+            let mut c = controller_config(&format!("[listen]\nadmin = \"{bad}\"\n"));
+            let e = on_overlay(&mut c, overlay).err().map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("only on loopback")),
                 "{bad}: {e:?}"
             );
         }

@@ -168,3 +168,105 @@ fn client_gone_mid_stream_is_logged_and_the_asc_carries_on() {
     assert_eq!(status(&rig.post(CHAT, &chat("hi", false))), 200);
     assert!(rig.asc_cli(&["log", "verify"]).status.success());
 }
+
+/// The ASC killed (SIGKILL) during a streamed exchange: the agent's stream
+/// ends (no hang, no `[DONE]`), the session log still verifies with no torn
+/// record, the request was logged before it was forwarded, and a restarted
+/// ASC carries on with the same log.
+#[test]
+fn killed_mid_stream_the_log_verifies_and_nothing_went_unlogged() {
+    use std::io::{Read, Write};
+    let mut rig = Rig::start(POLICY);
+    let body = chat(
+        "SLOW_STREAM PACE_MS:300 SAY:one two three four five six seven eight nine ten eleven twelve",
+        true,
+    );
+    let req = format!(
+        "POST {CHAT} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {SUB}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = rig.asc_url.trim_start_matches("http://").to_owned();
+    let agent = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        s.write_all(req.as_bytes()).expect("send");
+        let mut out = vec![];
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        (String::from_utf8_lossy(&out).into_owned(), Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    let killed = Instant::now();
+    rig.kill_asc();
+    let (got, ended) = agent.join().expect("agent thread");
+    assert_eq!(status(&got), 200, "{got}");
+    assert!(got.contains("data: "), "some events arrived first: {got}");
+    assert!(
+        !got.contains("[DONE]"),
+        "the stream was cut, not completed: {got}"
+    );
+    assert!(
+        ended.saturating_duration_since(killed) < Duration::from_secs(3),
+        "the agent's connection ended with the ASC, it did not hang"
+    );
+    let verify = rig.asc_cli(&["log", "verify"]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && text.contains("hash chain verified"),
+        "{text}"
+    );
+    let log = rig.log_json();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"kind\":\"request\"") && l.contains("SLOW_STREAM")),
+        "the forwarded request is in the log: {log}"
+    );
+    assert_eq!(upstream_count(&rig), 1);
+    rig.start_asc();
+    let after = rig.post(CHAT, &chat("hello again", false));
+    assert_eq!(status(&after), 200, "{after}");
+    let verify = rig.asc_cli(&["log", "verify"]);
+    assert!(
+        verify.status.success(),
+        "the restarted ASC appends to an intact chain"
+    );
+}
+
+/// A pass-through host is tunnelled for an agent bound to the caller's
+/// source address, and refused for any other peer that reaches the forward
+/// proxy: a tunnel carries no key to tell them apart by.
+#[test]
+fn pass_through_is_only_for_known_agents() {
+    let rig = Rig::start(&format!(
+        "{POLICY}\n[egress]\npassthrough = [\"127.0.0.1\"]\n"
+    ));
+    let fake = rig.fake_url.trim_start_matches("https://").to_owned();
+    let fwd = rig.fwd_url.trim_start_matches("http://").to_owned();
+    let code = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+for src in ("127.0.0.1", "127.0.0.2"):
+    s = socket.create_connection((host, int(port)), timeout=5, source_address=(src, 0))
+    s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (sys.argv[2], sys.argv[2])).encode())
+    print(src, s.recv(200).split(b" ")[1].decode())
+    s.close()
+"#;
+    let out = std::process::Command::new(rig::python())
+        .args(["-c", code, &fwd, &fake])
+        .output()
+        .expect("python");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("127.0.0.1 200"),
+        "the agent's tunnel: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("127.0.0.2 403"), "another peer: {text}");
+}

@@ -36,6 +36,11 @@ const NORMAL_PROMPT: &str = "Summarise this week's status notes for the design r
 /// The policy's model allow-list, and the one a policy change adds.
 const MODELS: &str = r#""gpt-4o*", "claude-*""#;
 
+/// The secret in the script's second prompt, and a line of the design
+/// excerpt in its third: neither may reach the provider.
+const SECRET_IN_PROMPT: &str = "AKIAZ7VRSQ5TJN2XJ4MB";
+const DESIGN_LINE: &str = "4'h1: {carry, y} <= diff";
+
 /// The tool the policy denies.
 const DENIED_TOOL: &str = "delete_file";
 
@@ -352,6 +357,8 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         .to_owned();
     let mut outcome = Outcome::default();
     let mut denied_tool_seen = 0;
+    let mut tool_request_filtered = 0;
+    let mut leaked_upstream = [0usize; 2];
     for r in &seen {
         let h = &r["headers"];
         let auth = h["authorization"].as_str().unwrap_or("");
@@ -364,9 +371,15 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         }
         let body: Value =
             serde_json::from_str(r["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
-        if tool_names(&body).iter().any(|n| n == DENIED_TOOL) {
+        let tools = tool_names(&body);
+        if tools.iter().any(|n| n == DENIED_TOOL) {
             denied_tool_seen += 1;
+        } else if !tools.is_empty() && body.to_string().contains("CALL_TOOL:delete_file") {
+            tool_request_filtered += 1;
         }
+        let text = r["body"].as_str().unwrap_or("");
+        leaked_upstream[0] += occurrences(text.as_bytes(), &[SECRET_IN_PROMPT]);
+        leaked_upstream[1] += occurrences(text.as_bytes(), &[DESIGN_LINE]);
     }
     outcome.keys.upstream_requests = seen.len();
 
@@ -380,7 +393,21 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
     let called_denied = result["denied_tool"]["detail"]["tool_calls"]
         .as_array()
         .is_some_and(|a| a.iter().any(|n| n == DENIED_TOOL));
-    outcome.upstream_unreachable = !ok("direct");
+    let refused = |k: &str| !ok(k) && detail(k).contains("blocked by policy");
+    // The direct attempt must fail the way a missing route does, and the
+    // provider must be reachable from the same host outside the sandbox
+    // (so the failure is the sandbox's doing, not a dead provider).
+    let (host, port) = upstream.rsplit_once(':').context("upstream address")?;
+    let control = python_in(
+        &agent_ns,
+        "import socket,sys; socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=3); print('reached')",
+        &[host, port],
+    )
+    .is_ok_and(|o| o.contains("reached"));
+    let d = detail("direct");
+    outcome.upstream_unreachable = !ok("direct")
+        && control
+        && (d.starts_with("TimeoutError") || d.contains("unreachable") || d.contains("No route"));
     outcome.checks = vec![
         Check::new(
             "an ordinary request through the OpenAI SDK succeeds",
@@ -394,26 +421,41 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         ),
         Check::new(
             "a request carrying a cloud secret is blocked",
-            !ok("secret"),
-            detail("secret"),
+            refused("secret") && leaked_upstream[0] == 0,
+            format!(
+                "{}; provider requests holding it: {}",
+                detail("secret"),
+                leaked_upstream[0]
+            ),
         ),
         Check::new(
             "a request carrying a protected design excerpt is blocked",
-            !ok("design"),
-            detail("design"),
+            refused("design") && leaked_upstream[1] == 0,
+            format!(
+                "{}; provider requests holding it: {}",
+                detail("design"),
+                leaked_upstream[1]
+            ),
         ),
         Check::new(
             "a denied tool never reaches the provider and its call never reaches the agent",
-            denied_tool_seen == 0 && !called_denied,
+            denied_tool_seen == 0
+                && tool_request_filtered > 0
+                && !called_denied
+                && refused("denied_tool"),
             format!(
-                "provider requests defining {DENIED_TOOL}: {denied_tool_seen}; agent got: {}",
+                "provider requests defining {DENIED_TOOL}: {denied_tool_seen} (the request reached it \
+                 with the tool removed: {tool_request_filtered}); agent got: {}",
                 detail("denied_tool")
             ),
         ),
         Check::new(
             "the sandboxed agent cannot reach the provider directly",
             outcome.upstream_unreachable,
-            detail("direct"),
+            format!(
+                "from the sandbox: {d}; from the same host outside it: {}",
+                if control { "reached" } else { "NOT reached" }
+            ),
         ),
     ];
 
@@ -454,9 +496,13 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
                 .as_str()
                 .is_some_and(|b| b.contains(NORMAL_PROMPT))
         }),
-        tool_call_logged: records
-            .iter()
-            .any(|r| r["decision"] == "blocked" && r.to_string().contains(DENIED_TOOL)),
+        tool_call_logged: records.iter().any(|r| {
+            let body = r["body"].as_str().unwrap_or("");
+            r["kind"] == "response"
+                && r["decision"] == "blocked"
+                && body.contains("tool_calls")
+                && body.contains(DENIED_TOOL)
+        }),
         path: dir.join("asc-log.db").display().to_string(),
     };
 
@@ -472,7 +518,8 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         .await?;
     let mut applied = None;
     while applied.is_none() && t0.elapsed() < Duration::from_secs(10) {
-        if status.get()?["policy"] != before {
+        let now = &status.get()?["policy"];
+        if now != &before && now.as_str().is_some_and(|v| !v.is_empty()) {
             applied = Some(t0.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -548,12 +595,27 @@ async fn decommission(
         .await?;
     let mut d = Decommission::default();
     let limit = Duration::from_secs(10);
+    // The data plane counts as cut at the first of three failed pings in a
+    // row (one lost ping is not a cut-off).
+    let mut failed_since: Option<(u64, u32)> = None;
     while t0.elapsed() < limit && (d.data_plane_ms.is_none() || d.asc_ms.is_none()) {
+        let ms = || u64::try_from(t0.elapsed().as_millis());
+        // Conservative: the time the ASC's answer arrived, and the time the
+        // failing ping was sent.
         if d.asc_ms.is_none() && !known(&name)? {
-            d.asc_ms = Some(u64::try_from(t0.elapsed().as_millis())?);
+            d.asc_ms = Some(ms()?);
         }
-        if d.data_plane_ms.is_none() && !host_agent.call(probe.clone()).await?.ok {
-            d.data_plane_ms = Some(u64::try_from(t0.elapsed().as_millis())?);
+        if d.data_plane_ms.is_none() {
+            let now = ms()?;
+            if host_agent.call(probe.clone()).await?.ok {
+                failed_since = None;
+            } else {
+                let (first, n) = failed_since.map_or((now, 1), |(f, n)| (f, n + 1));
+                failed_since = Some((first, n));
+                if n >= 3 {
+                    d.data_plane_ms = Some(first);
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -56,6 +56,19 @@ pub enum Command {
     /// Remove what killed runs left behind (namespaces, links, processes
     /// in them, subnet locks).
     Clean,
+    /// Fault scenarios on a topology: a node killed and restarted, the
+    /// controller stopped and restarted on its data dir; each a pass/fail
+    /// line with its figure.
+    Fault {
+        /// The topology file.
+        topology: PathBuf,
+        /// How long the controller stays down, seconds.
+        #[arg(long, default_value_t = 60)]
+        outage: u64,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Internal: the probe agent netsim runs inside each namespace.
     #[command(hide = true)]
     Agent,

@@ -14,6 +14,7 @@ pub mod breach;
 pub mod cli;
 pub mod demo;
 pub mod expect;
+pub mod fault;
 pub mod lab;
 pub mod questions;
 pub mod report;

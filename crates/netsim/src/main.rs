@@ -10,7 +10,7 @@ use netsim::asc_demo::{self, Faults};
 use netsim::cli::{Cli, Command, Demo};
 use netsim::run::{Bins, Running};
 use netsim::topology::Topology;
-use netsim::{attack, demo, expect, lab, story};
+use netsim::{attack, demo, expect, fault, lab, story};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -75,6 +75,26 @@ async fn main() -> ExitCode {
             }
             Command::Attack { topology, json } => {
                 attack_cmd(Topology::load(&topology)?, json.as_deref()).await
+            }
+            Command::Fault {
+                topology,
+                outage,
+                json,
+            } => {
+                let t = Topology::load(&topology)?;
+                model_check(&t)?;
+                let checks =
+                    fault::run_all(t, bins()?, std::time::Duration::from_secs(outage)).await?;
+                for c in &checks {
+                    println!("{}", c.line());
+                }
+                let failed = checks.iter().filter(|c| !c.pass).count();
+                println!("faults: {} scenarios, {failed} failed", checks.len());
+                if let Some(p) = json {
+                    std::fs::write(&p, serde_json::to_vec_pretty(&checks)?)
+                        .with_context(|| format!("writing {}", p.display()))?;
+                }
+                Ok(failed == 0)
             }
             Command::Agent => Ok(true),
         }

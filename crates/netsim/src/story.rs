@@ -3,15 +3,14 @@
 //! the buyer's five questions answered from what they measured.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::asc_demo::{self, Faults};
 use crate::questions::{self, Boundary, Check, Outage};
-use crate::report::Report;
 use crate::run::{Bins, Running};
-use crate::{attack, demo};
+use crate::{attack, demo, fault};
 
 /// How long the controller stays down in question 1.
 pub const OUTAGE: Duration = Duration::from_secs(10);
@@ -19,21 +18,6 @@ pub const OUTAGE: Duration = Duration::from_secs(10);
 /// The member removed after the controller's return (the change that must
 /// reach every node).
 const REMOVED_AFTER_RETURN: &str = "agent-a2";
-
-fn tally(r: &Report, o: &mut Outage) {
-    for p in &r.probes {
-        if p.probe.expected {
-            o.probes += 1;
-            o.lost += usize::from(!p.reachable);
-        } else {
-            o.breaches += usize::from(p.reachable);
-        }
-    }
-}
-
-fn unique(run: &mut Arc<Running>) -> Result<&mut Running> {
-    Arc::get_mut(run).context("the run is still shared by a probe task")
-}
 
 /// Part one: the isolation check and the controller outage on one run,
 /// the attacks on a fresh one (a stolen-key control needs peers that have
@@ -63,7 +47,7 @@ async fn isolation_part(bins: Bins) -> Result<(Vec<Check>, Boundary, Outage)> {
         ),
         Check::new(
             "attacks from a compromised agent are contained",
-            contained == verdicts.len(),
+            !verdicts.is_empty() && contained == verdicts.len(),
             format!("{contained} of {} contained", verdicts.len()),
         ),
     ];
@@ -77,35 +61,13 @@ async fn isolation_part(bins: Bins) -> Result<(Vec<Check>, Boundary, Outage)> {
     Ok((checks, boundary, outage))
 }
 
-/// Stops the controller, probes every pair right away and again after
-/// [`OUTAGE`], starts it again, removes a member and times how long the
-/// change takes to reach every node.
+/// The controller outage of question 1: down for [`OUTAGE`], probed twice,
+/// then a member removed after its return.
 async fn outage(run: &mut Arc<Running>) -> Result<Outage> {
-    eprintln!("netsim: stopping the controller for {} s", OUTAGE.as_secs());
-    unique(run)?.stop_controller().await?;
-    let down = Instant::now();
-    let mut outage = Outage::default();
-    tally(&run.check().await?, &mut outage);
-    if let Some(rest) = OUTAGE.checked_sub(down.elapsed()) {
-        tokio::time::sleep(rest).await;
-    }
-    tally(&run.check().await?, &mut outage);
-    outage.down_s = down.elapsed().as_secs_f64();
-    let r = unique(run)?;
-    r.start_controller().await?;
+    let mut o = fault::controller_outage(run, OUTAGE, 2).await?;
     eprintln!("netsim: controller back; removing {REMOVED_AFTER_RETURN}");
-    let i = r
-        .index(REMOVED_AFTER_RETURN)
-        .context("the isolation topology has agent-a2")?;
-    let back = Instant::now();
-    r.admin
-        .remove_member(&r.members[i].enclave.clone(), &r.members[i].name.clone())
-        .await?;
-    match r.wait_converged(Duration::from_secs(30)).await {
-        Ok(()) => outage.change_after_return_s = Some(back.elapsed().as_secs_f64()),
-        Err(e) => eprintln!("netsim: {e:#}"),
-    }
-    Ok(outage)
+    o.change_after_return_s = fault::time_a_change(run, REMOVED_AFTER_RETURN).await?;
+    Ok(o)
 }
 
 /// Runs everything and prints the verdict; `Ok(true)` when all passed.

@@ -109,6 +109,27 @@ fn a_real_key_in_the_sandbox_fails_question_3() {
     assert_left_nothing(pid);
 }
 
+/// The fault scenarios of `docs/RELIABILITY.md`, with the full 60 s
+/// controller outage.
+#[test]
+fn fault_scenarios_hold_on_the_demo_topology() {
+    let json = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    let path = json.path().to_string_lossy().into_owned();
+    let (code, out, err, pid) = netsim(&["fault", DEMO, "--json", &path]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("faults: 4 scenarios, 0 failed"), "{out}");
+    assert!(out.contains(", 0 lost, 0 breaches"), "{out}");
+    assert!(out.contains("lost: none"), "{out}");
+    let checks: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(json.path()).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(checks.as_array().map(Vec::len), Some(4));
+    assert!(checks
+        .as_array()
+        .is_some_and(|a| a.iter().all(|c| c["pass"] == true)));
+    assert_left_nothing(pid);
+}
+
 #[test]
 fn three_enclaves_match_the_model_in_json() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

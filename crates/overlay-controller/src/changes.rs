@@ -26,6 +26,9 @@ pub enum Kind {
     ChamberCreated,
     /// A new policy version was stored; the subject is the version.
     PolicySet,
+    /// A vault credential was stored or replaced (recorded for every
+    /// enclave, whose gateways refetch their keys); the subject is 0.
+    CredentialSet,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::MemberRemoved => "member_removed",
             Kind::ChamberCreated => "chamber_created",
             Kind::PolicySet => "policy_set",
+            Kind::CredentialSet => "credential_set",
         }
     }
 
@@ -48,6 +52,7 @@ impl Kind {
             Kind::MemberRemoved,
             Kind::ChamberCreated,
             Kind::PolicySet,
+            Kind::CredentialSet,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -184,7 +184,7 @@ impl Controller {
                     self.hub.notify(&affected, c.version);
                 }
             }
-            Kind::PolicySet => {
+            Kind::PolicySet | Kind::CredentialSet => {
                 let affected = self
                     .registry_mut()
                     .get_mut(c.enclave_id)

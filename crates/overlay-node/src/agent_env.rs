@@ -77,7 +77,8 @@ pub struct AgentEnv<'a> {
 }
 
 /// Parses `--env NAME[=VALUE]` entries; a bare `NAME` takes the operator's
-/// value. API-key, proxy, CA and Cordon variables are refused.
+/// value. Credential-like, proxy, endpoint, CA and Cordon variables are
+/// refused (see `is_reserved`).
 ///
 /// # Errors
 /// [`EnvError`] for the first bad entry.
@@ -105,13 +106,34 @@ pub fn check_extra(entries: &[String]) -> Result<Vec<(String, String)>, EnvError
     Ok(out)
 }
 
+/// Whether `--env` may not set `name`: anything that looks like a
+/// credential (`*API_KEY*`, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`,
+/// `*CREDENTIAL*`, `*AUTH*`), says where to send requests (`*_PROXY`,
+/// `*_BASE_URL`, `*_API_BASE`, `*ENDPOINT*`) or whom to trust (`SSL_*`,
+/// `*CA_BUNDLE*`, `*CA_CERT*`), and Cordon's own variables.
 fn is_reserved(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
+    const PARTS: &[&str] = &[
+        "API_KEY",
+        "APIKEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "CREDENTIAL",
+        "AUTH",
+        "ENDPOINT",
+        "CA_BUNDLE",
+        "CA_CERT",
+        "CERT_FILE",
+        "CERT_DIR",
+    ];
     KEY_VARIABLES.contains(&upper.as_str())
         || CA_VARIABLES.contains(&upper.as_str())
+        || PARTS.iter().any(|p| upper.contains(p))
         || upper.ends_with("_PROXY")
         || upper.ends_with("_BASE_URL")
-        || upper.starts_with("AWS_ENDPOINT_URL")
+        || upper.ends_with("_API_BASE")
+        || upper.starts_with("SSL_")
         || upper.starts_with("CORDON_")
 }
 
@@ -125,7 +147,12 @@ impl AgentEnv<'_> {
     /// appears twice.
     pub fn vars_with(&self, operator: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = Vec::new();
-        let mut set = |k: &str, val: String| v.push((k.to_owned(), val));
+        // A later setting replaces an earlier one: `--env PATH=…` wins over
+        // the inherited `PATH`, the gateway's settings over everything.
+        let mut set = |k: &str, val: String| match v.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = val,
+            None => v.push((k.to_owned(), val)),
+        };
         for k in INHERITED {
             if let Some(val) = operator(k) {
                 set(k, val);
@@ -182,7 +209,10 @@ mod tests {
 
     #[test]
     fn nothing_of_the_operator_leaks_and_the_sdks_point_at_the_gateway() {
-        let extra = vec![("MY_SETTING".to_owned(), "1".to_owned())];
+        let extra = vec![
+            ("MY_SETTING".to_owned(), "1".to_owned()),
+            ("PATH".to_owned(), "/sandbox/bin".to_owned()),
+        ];
         let operator = |k: &str| match k {
             "PATH" => Some("/opt/bin".to_owned()),
             "OPENAI_API_KEY" | "ANTHROPIC_API_KEY" | "SECRET_TOKEN" => Some("sk-REAL".to_owned()),
@@ -210,7 +240,7 @@ mod tests {
         assert_eq!(get("AWS_ACCESS_KEY_ID"), Some("sub-abc"));
         assert_eq!(get("SSL_CERT_FILE"), Some("/tmp/bundle.pem"));
         assert_eq!(get("MY_SETTING"), Some("1"));
-        assert_eq!(get("PATH"), Some("/opt/bin"));
+        assert_eq!(get("PATH"), Some("/sandbox/bin"), "--env overrides");
         assert_eq!(get("HOME"), Some("/nonexistent"));
         assert_eq!(get("SECRET_TOKEN"), None, "not inherited");
         assert!(
@@ -244,6 +274,17 @@ mod tests {
             "SSL_CERT_FILE=/x",
             "AWS_ENDPOINT_URL_S3=http://x",
             "CORDON_GATEWAY=1.2.3.4",
+            "ANTHROPIC_AUTH_TOKEN",
+            "AWS_BEARER_TOKEN_BEDROCK",
+            "AZURE_OPENAI_API_KEY",
+            "MISTRAL_API_KEY",
+            "HF_TOKEN",
+            "GITHUB_TOKEN",
+            "DB_PASSWORD=x",
+            "SSL_CERT_DIR=/x",
+            "OPENAI_API_BASE=http://x",
+            "AWS_ENDPOINT_URL=http://x",
+            "GOOGLE_APPLICATION_CREDENTIALS=/x",
         ] {
             assert!(
                 matches!(check_extra(&[bad.to_owned()]), Err(EnvError::Reserved(_))),

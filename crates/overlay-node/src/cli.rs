@@ -54,7 +54,8 @@ pub enum Command {
         user: String,
         /// Pass a variable into the sandbox, `NAME=VALUE` or `NAME` (the
         /// operator's value); may repeat. Nothing else of the operator's
-        /// environment is inherited, and API-key, proxy, CA and Cordon
+        /// environment is inherited, and credential-like (`*API_KEY*`,
+        /// `*TOKEN*`, `*SECRET*`, …), proxy, endpoint, CA and Cordon
         /// variables cannot be set this way.
         #[arg(long = "env", value_name = "NAME[=VALUE]")]
         env: Vec<String>,

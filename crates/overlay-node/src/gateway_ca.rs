@@ -1,10 +1,12 @@
 //! The enclave's interception CA, fetched from its gateway over the overlay
 //! so that a sandboxed agent's TLS clients trust the ASC's forward proxy.
 //!
-//! Plain HTTP is enough: the request goes to the gateway's overlay address,
-//! and WireGuard's cryptokey routing only accepts an answer from that
-//! address if it was encrypted by the gateway member's key, which came from
-//! the controller.
+//! Plain HTTP is enough: the socket is bound to the enclave interface
+//! (`SO_BINDTODEVICE`), so the request can only leave through the overlay
+//! to the gateway's overlay address, and WireGuard's cryptokey routing only
+//! accepts an answer from that address if it was encrypted by the gateway
+//! member's key, which came from the controller. If the interface is not
+//! in this namespace the fetch fails instead of going out another way.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -36,21 +38,27 @@ pub enum CaError {
     Io(PathBuf, std::io::Error),
 }
 
-/// Fetches the CA certificate(s) PEM from the gateway's ASC within `limit`.
+/// Fetches the CA certificate(s) PEM from the gateway's ASC through the
+/// enclave interface `interface` within `limit`.
 ///
 /// # Errors
 /// [`CaError`].
-pub async fn fetch(gateway: Ipv4Addr, limit: Duration) -> Result<String, CaError> {
+pub async fn fetch(gateway: Ipv4Addr, interface: &str, limit: Duration) -> Result<String, CaError> {
     let addr = SocketAddr::from((gateway, REVERSE_PORT));
-    let raw = tokio::time::timeout(limit, get(addr))
+    let raw = tokio::time::timeout(limit, get(addr, interface))
         .await
         .map_err(|_| CaError::Unreachable(addr, format!("no answer within {limit:?}")))?
         .map_err(|e| CaError::Unreachable(addr, e.to_string()))?;
     parse(&raw).map_err(|why| CaError::Invalid(addr, why))
 }
 
-async fn get(addr: SocketAddr) -> std::io::Result<Vec<u8>> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
+async fn get(addr: SocketAddr, interface: &str) -> std::io::Result<Vec<u8>> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind_device(Some(interface.as_bytes()))?;
+    sock.set_nonblocking(true)?;
+    let mut s = tokio::net::TcpSocket::from_std_stream(sock.into())
+        .connect(addr)
+        .await?;
     let req = format!("GET {CA_PATH} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
@@ -98,14 +106,15 @@ fn parse(raw: &[u8]) -> Result<String, String> {
     Ok(body.to_owned())
 }
 
-/// Writes `ca_pem` followed by the system bundle to `path` (0644: the
-/// sandboxed user must read it; it holds only public certificates).
+/// Writes `ca_pem` followed by the system bundle to a new file `path`
+/// (0644: the sandboxed user must read it; it holds only public
+/// certificates). The file must not exist: callers pick an unguessable
+/// name, so nobody can plant one first.
 ///
 /// # Errors
 /// [`CaError::Io`].
 pub fn write_bundle(path: &Path, ca_pem: &str) -> Result<(), CaError> {
     let io = |e| CaError::Io(path.to_path_buf(), e);
-    let _ = std::fs::remove_file(path);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -171,10 +180,13 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| CaError::Io(PathBuf::new(), e))?;
         let p = dir.path().join("bundle.pem");
         write_bundle(&p, PEM)?;
-        write_bundle(&p, PEM)?;
+        assert!(
+            write_bundle(&p, PEM).is_err(),
+            "an existing file is never reused"
+        );
         let text = std::fs::read_to_string(&p).map_err(|e| CaError::Io(p.clone(), e))?;
         assert!(text.starts_with(PEM));
-        assert_eq!(text.matches(PEM).count(), 1, "rewritten, not appended");
+        assert_eq!(text.matches(PEM).count(), 1);
         let mode = std::fs::metadata(&p)
             .map_err(|e| CaError::Io(p.clone(), e))?
             .permissions()

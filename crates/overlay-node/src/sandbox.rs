@@ -163,7 +163,7 @@ pub async fn exec(
     let ns = netns.map_or_else(|| default_netns(&m), str::to_owned);
     // Fetched before the interface moves into the sandbox.
     let ca_bundle = match gateway {
-        Some(g) => gateway_ca_bundle(g, &ns).await,
+        Some(g) => gateway_ca_bundle(g, &m.interface, &ns).await,
         None => None,
     };
     let vars = AgentEnv {
@@ -240,15 +240,19 @@ pub async fn exec(
 /// bundle the sandbox's TLS clients use. Without it the SDKs still reach
 /// the ASC's reverse proxy (plain HTTP over the overlay); only the forward
 /// proxy's interception would not be trusted, so this warns and goes on.
-async fn gateway_ca_bundle(gateway: std::net::Ipv4Addr, ns: &str) -> Option<PathBuf> {
-    let pem = match gateway_ca::fetch(gateway, Duration::from_secs(3)).await {
+async fn gateway_ca_bundle(
+    gateway: std::net::Ipv4Addr,
+    interface: &str,
+    ns: &str,
+) -> Option<PathBuf> {
+    let pem = match gateway_ca::fetch(gateway, interface, Duration::from_secs(3)).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "no enclave CA: HTTPS_PROXY interception will not be trusted in the sandbox");
             return None;
         }
     };
-    let path = std::env::temp_dir().join(format!("{ns}-ca-bundle.pem"));
+    let path = std::env::temp_dir().join(format!("{ns}-ca-bundle-{}.pem", rand::random::<u64>()));
     match gateway_ca::write_bundle(&path, &pem) {
         Ok(()) => Some(path),
         Err(e) => {

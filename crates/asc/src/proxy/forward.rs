@@ -94,8 +94,19 @@ pub async fn handle_proxy(
         .active()
         .map(|a| any_match(&a.policy.passthrough, &host))
         .unwrap_or(false);
+    // A tunnel carries no API key to identify the caller by: only an agent
+    // bound to this source address (every agent, in controller mode) may
+    // open one, not any other peer of the enclave.
+    let agent = state.agents().by_source(peer.ip()).map(|a| a.name.clone());
+    if passthrough && agent.is_none() {
+        tracing::warn!(peer = %peer, host = %host, port, "CONNECT refused: pass-through is for agents bound to a source address");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            &format!("{host}:{port} is passed through only for the enclave's agents"),
+        );
+    }
     if passthrough {
-        tracing::info!(peer = %peer, host = %host, port, "CONNECT passed through untouched by policy");
+        tracing::info!(peer = %peer, agent = ?agent, host = %host, port, "CONNECT passed through untouched by policy");
         tokio::spawn(async move {
             let Ok(upgraded) = hyper::upgrade::on(req).await else {
                 return;

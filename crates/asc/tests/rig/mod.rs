@@ -134,7 +134,6 @@ impl Rig {
             .strip_prefix("listening on ")
             .expect("listening line")
             .to_owned();
-        let (rev, fwd, adm) = (free_port(), free_port(), free_port());
         for (name, key) in [
             ("openai", REAL_OPENAI),
             ("anthropic", REAL_ANTHROPIC),
@@ -145,7 +144,7 @@ impl Rig {
         }
         std::fs::write(dir.path().join("policy.toml"), policy).expect("policy");
         let mut cfg = format!(
-            "enclave = \"test\"\n[listen]\nreverse = \"127.0.0.1:{rev}\"\nforward = \"127.0.0.1:{fwd}\"\nadmin = \"127.0.0.1:{adm}\"\n\n\
+            "enclave = \"test\"\n[listen]\nreverse = \"127.0.0.1:REV\"\nforward = \"127.0.0.1:FWD\"\nadmin = \"127.0.0.1:ADM\"\n\n\
              [policy]\nfile = \"policy.toml\"\n\n[log]\ndatabase = \"asc-log.db\"\n\n\
              [[agent]]\nname = \"agent-1\"\nsubstitute_key = \"{SUB}\"\nsource = \"127.0.0.1\"\n\n[credentials]\n"
         );
@@ -159,24 +158,44 @@ impl Rig {
         }
         cfg.push_str(extra);
         let config = dir.path().join("asc.toml");
-        std::fs::write(&config, cfg).expect("config");
         let mut rig = Rig {
             fake,
             asc: None,
             fake_url: format!("https://{fake_addr}"),
-            asc_url: format!("http://127.0.0.1:{rev}"),
-            fwd_url: format!("http://127.0.0.1:{fwd}"),
-            admin: format!("127.0.0.1:{adm}"),
+            asc_url: String::new(),
+            fwd_url: String::new(),
+            admin: String::new(),
             config,
             dir,
         };
-        rig.start_asc();
-        rig
+        // A port picked free can be taken by another test before the ASC
+        // binds it: then pick new ones.
+        for _ in 0..5 {
+            let (rev, fwd, adm) = (free_port(), free_port(), free_port());
+            let text = cfg
+                .replace("127.0.0.1:REV", &format!("127.0.0.1:{rev}"))
+                .replace("127.0.0.1:FWD", &format!("127.0.0.1:{fwd}"))
+                .replace("127.0.0.1:ADM", &format!("127.0.0.1:{adm}"));
+            std::fs::write(&rig.config, text).expect("config");
+            rig.asc_url = format!("http://127.0.0.1:{rev}");
+            rig.fwd_url = format!("http://127.0.0.1:{fwd}");
+            rig.admin = format!("127.0.0.1:{adm}");
+            if rig.try_start_asc() {
+                return rig;
+            }
+        }
+        panic!("asc did not start listening (5 attempts with fresh ports)");
     }
 
     /// (Re)starts the ASC process.
     pub fn start_asc(&mut self) {
-        let child = Command::new(bin("asc"))
+        assert!(self.try_start_asc(), "asc did not start listening");
+    }
+
+    /// Starts the ASC; `false` if it exited (a port was taken) or did not
+    /// listen within 20 s.
+    fn try_start_asc(&mut self) -> bool {
+        let mut child = Command::new(bin("asc"))
             .args(["serve", "--config", &self.config.to_string_lossy()])
             .env(
                 "RUST_LOG",
@@ -184,17 +203,22 @@ impl Rig {
             )
             .spawn()
             .expect("start asc");
-        self.asc = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
             if std::net::TcpStream::connect(&self.admin).is_ok()
                 && std::net::TcpStream::connect(self.asc_url.trim_start_matches("http://")).is_ok()
             {
-                return;
+                self.asc = Some(child);
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("asc did not start listening");
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     }
 
     /// Kills the ASC (SIGKILL).

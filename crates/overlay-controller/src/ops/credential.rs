@@ -8,6 +8,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use crate::audit::{self, Actor};
+use crate::changes::Kind;
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::rows;
@@ -61,7 +62,16 @@ pub async fn put(
         json!({"provider": req.provider}),
     )
     .await?;
+    // Every enclave's gateways refetch, so a rotated key is in use at once.
+    let enclaves: Vec<i64> = sqlx::query_scalar("SELECT id FROM enclaves")
+        .fetch_all(&mut *conn)
+        .await?;
+    for id in enclaves {
+        ctl.record_change(conn, id, Kind::CredentialSet, 0, now)
+            .await?;
+    }
     w.commit().await?;
+    ctl.replay().await?;
     Ok(CredentialInfo {
         name: name.clone(),
         provider: req.provider,

@@ -302,6 +302,17 @@ async fn substitute_keys_live_and_die_with_their_agent(db: Db) -> Result<()> {
         StatusCode::NO_CONTENT,
         "the agent's netmap did not change"
     );
+    // So does a rotated vault key.
+    let gw_version = map["version"].as_u64().context("version")?;
+    h.expect(
+        Method::PUT,
+        "/api/v1/credentials/openai-prod",
+        Some(json!({"provider": "openai", "secret": SECRET})),
+        StatusCode::OK,
+    )
+    .await?;
+    let (s, map) = h.poll(gw_token, gw_version, 5).await?;
+    assert_eq!(s, StatusCode::OK, "a key rotation wakes the gateway: {map}");
 
     h.expect(
         Method::DELETE,
