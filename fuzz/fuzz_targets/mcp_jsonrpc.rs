@@ -17,7 +17,7 @@ fn setup() -> &'static (McpServer, Inspector) {
     static S: OnceLock<(McpServer, Inspector)> = OnceLock::new();
     S.get_or_init(|| {
         let p = Policy::parse(
-            "[dlp]\npacks = [\"secrets\"]\n[mcp.servers.s]\nallow = [\"*\"]\ndeny = [\"d*\"]\n\
+            "[dlp]\npacks = [\"secrets\"]\naction = \"block\"\n[mcp.servers.s]\nallow = [\"*\"]\ndeny = [\"d*\"]\n\
              prompts = { allow = [\"*\"], deny = [\"d*\"] }\n",
         )
         .expect("policy");

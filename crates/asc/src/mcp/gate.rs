@@ -152,6 +152,14 @@ fn hidden_subscription<'a>(rules: &ToolRules, msg: &'a Value) -> Option<&'a str>
         .find(|uri| rules.verdict(uri) == ToolVerdict::Hidden || !canonical_uri(uri))
 }
 
+/// The methods whose results are lists of tools, prompts and resources.
+const LISTS: [&str; 4] = [
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+];
+
 /// The list a `*/list` result carries: the array's field and the field
 /// naming each entry.
 fn list_of(method: &str) -> Option<(&'static str, &'static str)> {
@@ -246,7 +254,36 @@ impl Gate {
                     findings: vec![],
                 };
             }
-            Kind::Response | Kind::Notification => return FromClient::Forward(msg),
+            // A request without an id is still a request to a lax server:
+            // `tools/call` as a notification would run a hidden tool
+            // unchecked. Only `notifications/*` go as notifications.
+            Kind::Notification if !message::method(&msg).starts_with("notifications/") => {
+                return FromClient::Refuse {
+                    reply: None,
+                    reason: format!(
+                        "`{}` sent as a notification: requests need an id",
+                        message::method(&msg)
+                    ),
+                    findings: vec![],
+                };
+            }
+            Kind::Notification => return FromClient::Forward(msg),
+            // The client's answers to the server's requests (sampling,
+            // elicitation, roots) carry data to the server too.
+            Kind::Response => {
+                let found = self.scan(msg.get("result").or_else(|| msg.get("error")));
+                if found.is_empty() {
+                    return FromClient::Forward(msg);
+                }
+                return FromClient::Refuse {
+                    reply: None,
+                    reason: format!(
+                        "blocked by policy: the client's answer matched DLP rules {}",
+                        rules_of(&found)
+                    ),
+                    findings: found,
+                };
+            }
             Kind::Request => {}
         }
         let method = message::method(&msg).to_owned();
@@ -366,24 +403,29 @@ impl Gate {
         }
     }
 
-    fn filter_list(&mut self, method: &str, msg: &mut Value) -> Vec<String> {
+    /// Filters every list a result carries, whatever the request was: a
+    /// server answering an unknown or misspelt method with a `prompts`
+    /// array must not slip hidden entries past the filter.
+    fn filter_list(&mut self, msg: &mut Value) -> Vec<String> {
         let mut hidden = vec![];
-        let Some((field, key)) = list_of(method) else {
-            return hidden;
-        };
-        let Some(Value::Array(mut entries)) = msg.pointer_mut(field).map(Value::take) else {
-            return hidden;
-        };
-        entries.retain(|e| {
-            let name = e.get(key).and_then(Value::as_str).unwrap_or_default();
-            let keep = self.shown(method, name, e);
-            if !keep {
-                hidden.push(name.to_owned());
+        for list in LISTS {
+            let Some((field, key)) = list_of(list) else {
+                continue;
+            };
+            let Some(Value::Array(mut entries)) = msg.pointer_mut(field).map(Value::take) else {
+                continue;
+            };
+            entries.retain(|e| {
+                let name = e.get(key).and_then(Value::as_str).unwrap_or_default();
+                let keep = self.shown(list, name, e);
+                if !keep {
+                    hidden.push(name.to_owned());
+                }
+                keep
+            });
+            if let Some(slot) = msg.pointer_mut(field) {
+                *slot = Value::Array(entries);
             }
-            keep
-        });
-        if let Some(slot) = msg.pointer_mut(field) {
-            *slot = Value::Array(entries);
         }
         hidden
     }
@@ -431,7 +473,7 @@ impl Gate {
                 reason: "a response to no request in flight".into(),
             };
         };
-        let hidden = self.filter_list(&method, &mut msg);
+        let hidden = self.filter_list(&mut msg);
         // Results carry what tools, prompts and resources return: where
         // stolen data and injected instructions enter the model's context.
         // Error messages are read too.
@@ -475,6 +517,67 @@ mod tests {
         .expect("policy");
         let i = Inspector::new(&p.dlp).expect("dlp");
         Gate::new("fs", p.mcp["fs"].clone(), Pins::default(), i)
+    }
+
+    #[test]
+    fn requests_disguised_as_notifications_and_leaky_answers_are_refused() {
+        let mut g = gate();
+        for method in ["tools/call", "prompts/get", "resources/read", "anything"] {
+            let n = json!({"jsonrpc": "2.0", "method": method, "params": {"name": "read_secret"}});
+            assert!(
+                matches!(g.from_client(n), FromClient::Refuse { reply: None, .. }),
+                "{method}"
+            );
+        }
+        let n = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert!(matches!(g.from_client(n), FromClient::Forward(_)));
+        let p = Policy::parse(
+            "[dlp]\npacks = [\"secrets\"]\naction = \"block\"\n[mcp.servers.fs]\nallow = [\"*\"]\n",
+        )
+        .expect("policy");
+        let i = Inspector::new(&p.dlp).expect("dlp");
+        let mut g = Gate::new("fs", p.mcp["fs"].clone(), Pins::default(), i);
+        let leaky = json!({"jsonrpc": "2.0", "id": "s1",
+            "result": {"role": "assistant", "content": {"type": "text", "text": "aws_access_key_id = AKIAZ7VRSQ5TJN2XJ4MB"}}});
+        assert!(matches!(
+            g.from_client(leaky),
+            FromClient::Refuse { reply: None, findings, .. } if !findings.is_empty()
+        ));
+        let clean = json!({"jsonrpc": "2.0", "id": "s2", "result": {"roots": []}});
+        assert!(matches!(g.from_client(clean), FromClient::Forward(_)));
+    }
+
+    #[test]
+    fn lists_are_filtered_whatever_the_request_was() {
+        let mut g = gate();
+        assert!(matches!(
+            g.from_client(req(9, "prompts/lis", json!({}))),
+            FromClient::Forward(_)
+        ));
+        let answer = json!({"jsonrpc": "2.0", "id": 9, "result": {
+            "prompts": [{"name": "summarize_doc"}, {"name": "exfiltrate"}],
+            "tools": [tool("read_secret"), tool("read_notes")]}});
+        let FromServer::Forward { message, hidden } = g.from_server(answer) else {
+            panic!("withheld")
+        };
+        assert_eq!(
+            message.pointer("/result/prompts/0/name"),
+            Some(&json!("summarize_doc"))
+        );
+        assert_eq!(
+            message
+                .pointer("/result/prompts")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(
+            message.pointer("/result/tools/0/name"),
+            Some(&json!("read_notes"))
+        );
+        assert!(
+            hidden.contains(&"exfiltrate".to_owned()) && hidden.contains(&"read_secret".to_owned())
+        );
     }
 
     fn req(id: i64, method: &str, params: Value) -> Value {
