@@ -199,6 +199,35 @@ fn tool_names(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every log and database of the run: process logs (but the agent
+/// script's, judged on its own), the controller's data dir and the session
+/// log.
+fn records_of_the_run(dir: &Path) -> Vec<PathBuf> {
+    let files = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.filter_map(std::result::Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut v: Vec<PathBuf> = files(dir)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (name.ends_with(".log") && name != "agent-script.log") || name.starts_with("asc-log.db")
+        })
+        .collect();
+    v.extend(
+        files(&dir.join("controller"))
+            .into_iter()
+            .filter(|p| !p.ends_with("admin.token") && !p.ends_with("vault.key")),
+    );
+    v
+}
+
 /// Brings the demo up, runs the agent, gathers the evidence, decommissions
 /// the agent, and tears everything down.
 ///
@@ -471,11 +500,58 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
     outcome.keys.in_agent_files = occurrences_in(&run.members[agent].state_dir, &reals)
         + occurrences(answers.to_string().as_bytes(), &reals)
         + occurrences(stderr.as_bytes(), &reals);
-    outcome.keys.in_gateway_logs = occurrences_in(&asc_log, &reals)
-        + ["asc-log.db", "asc-log.db-wal"]
-            .iter()
-            .map(|f| occurrences_in(&dir.join(f), &reals))
-            .sum::<usize>();
+    let records = records_of_the_run(&dir);
+    outcome.keys.in_gateway_logs = records.iter().map(|f| occurrences_in(f, &reals)).sum();
+
+    // Every other secret the run created: node tokens, WireGuard private
+    // keys, the substitute key, admin tokens. None may be in a log or a
+    // database (the controller keeps hashes; the key files are 0600).
+    let mut secrets = vec![("the substitute key".to_owned(), substitute.clone())];
+    for m in [agent, gw] {
+        for f in ["node.token", "private.key"] {
+            if let Ok(t) = std::fs::read_to_string(run.members[m].state_dir.join(f)) {
+                secrets.push((
+                    format!("{}'s {f}", run.members[m].name),
+                    t.trim().to_owned(),
+                ));
+            }
+        }
+    }
+    for (label, f) in [
+        ("the ASC admin token", dir.join("asc-admin.token")),
+        (
+            "the controller admin token",
+            dir.join("controller").join("admin.token"),
+        ),
+    ] {
+        if let Ok(t) = std::fs::read_to_string(f) {
+            secrets.push((label.to_owned(), t.trim().to_owned()));
+        }
+    }
+    let mut found = vec![];
+    for (label, secret) in &secrets {
+        for f in &records {
+            let n = occurrences_in(f, &[secret]);
+            if n > 0 {
+                let file = f.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+                found.push(format!("{label} in {file} ({n}x)"));
+            }
+        }
+    }
+    outcome.checks.push(Check::new(
+        "no token or private key of the run appears in a log or database",
+        found.is_empty() && secrets.len() >= 7,
+        format!(
+            "{} secrets searched for in {} logs and databases: {}",
+            secrets.len(),
+            records.len(),
+            if found.is_empty() {
+                "none found".to_owned()
+            } else {
+                found.join("; ")
+            }
+        ),
+    ));
 
     // The session log.
     let verify = crate::lab::command(&asc_bin, &["log", "verify", "--config", &config_s])

@@ -25,11 +25,11 @@ async fn serve(args: ServeArgs) -> Result<String, CliError> {
             exit: 1,
             message: e.to_string(),
         })?;
-    if let Some(token) = &running.new_admin_token {
-        // Shown this once; the file is the only other copy.
-        println!("admin token: {token}");
+    if running.new_admin_token.is_some() {
+        // Never printed: stdout of a service ends up in journals. The file
+        // (0600) is the only copy.
         println!(
-            "(saved to {}, mode 0600)",
+            "admin token created in {} (mode 0600)",
             args.data_dir.join("admin.token").display()
         );
     }
