@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::agent::Op;
 use crate::questions::{self, Audit, Check, Decommission, Keys};
-use crate::run::{Bins, Running};
+use crate::run::{set_mode, wait_for, Bins, Running};
 use crate::topology::{Service, Topology};
 
 /// The demo's topology (`configs/netsim/demo-asc.toml`).
@@ -147,21 +147,6 @@ tok=open(sys.argv[2]).read().strip()\n\
 r=urllib.request.Request(sys.argv[1],headers={'authorization':'Bearer '+tok})\n\
 print(urllib.request.urlopen(r,timeout=2).read().decode())";
 
-async fn wait_until(
-    what: &str,
-    within: Duration,
-    mut f: impl FnMut() -> Result<bool>,
-) -> Result<()> {
-    let deadline = Instant::now() + within;
-    while !f()? {
-        if Instant::now() > deadline {
-            bail!("{what}: not within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
 fn occurrences(hay: &[u8], needles: &[&str]) -> usize {
     needles
         .iter()
@@ -269,7 +254,7 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         &[],
     )?;
     let fake_log = run.lab.log_path("fake-upstream");
-    wait_until(
+    wait_for(
         "the fake provider to listen",
         Duration::from_secs(20),
         || Ok(std::fs::read_to_string(&fake_log).is_ok_and(|l| l.contains("listening on"))),
@@ -313,7 +298,7 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         &[],
     )?;
     let asc_log = run.lab.log_path("asc");
-    wait_until(
+    wait_for(
         "the ASC to apply the enclave's configuration",
         Duration::from_secs(30),
         || {
@@ -696,12 +681,6 @@ async fn decommission(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(d)
-}
-
-fn set_mode(p: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", p.display()))
 }
 
 #[cfg(test)]

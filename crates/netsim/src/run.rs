@@ -134,7 +134,8 @@ fn say(quiet: bool, msg: &str) {
     }
 }
 
-async fn wait_for<F: FnMut() -> Result<bool>>(
+/// Polls `f` every 50 ms until it returns true; fails after `within`.
+pub(crate) async fn wait_for<F: FnMut() -> Result<bool>>(
     what: &str,
     within: Duration,
     mut f: F,
@@ -675,7 +676,8 @@ async fn wait_node_up(lab: &mut Lab, m: &mut MemberRun) -> Result<()> {
     }
 }
 
-fn set_mode(p: &Path, mode: u32) -> Result<()> {
+/// Sets a file's permission bits.
+pub(crate) fn set_mode(p: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("chmod {}", p.display()))
