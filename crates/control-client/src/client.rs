@@ -1,9 +1,14 @@
-//! One request per connection over TLS, trusting a CA file or a pinned CA.
+//! Requests over TLS to the controller, trusting a CA file or a pinned CA.
+//! Connections are kept alive and reused (a node's long-poll loop costs one
+//! TLS handshake, not one per netmap), up to [`MAX_IDLE`] idle ones for at
+//! most [`IDLE_FOR`] each.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -12,6 +17,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::pin::PinnedCa;
+
+/// Idle connections kept per client (clones share them).
+pub const MAX_IDLE: usize = 4;
+/// How long an idle connection is reused; the controller closes connections
+/// that send nothing for 10 s.
+pub const IDLE_FOR: Duration = Duration::from_secs(5);
+
+/// An idle connection and when it became idle.
+type Idle = (SendRequest<Full<Bytes>>, Instant);
 
 /// Why a request failed before an HTTP status came back.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +67,7 @@ pub struct Client {
     port: u16,
     connector: TlsConnector,
     token: Option<String>,
+    idle: Arc<Mutex<Vec<Idle>>>,
 }
 
 impl Client {
@@ -107,6 +122,7 @@ impl Client {
             port,
             connector: TlsConnector::from(Arc::new(cfg)),
             token,
+            idle: Arc::default(),
         })
     }
 
@@ -121,22 +137,6 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let addr = format!("{}:{}", self.host, self.port);
-        let addr_for_connect = if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            addr.clone()
-        };
-        let tcp = TcpStream::connect(&addr_for_connect)
-            .await
-            .map_err(|e| ClientError::Connect(addr.clone(), e))?;
-        let name = ServerName::try_from(self.host.clone()).map_err(|_| ClientError::Url)?;
-        let tls = self
-            .connector
-            .connect(name, tcp)
-            .await
-            .map_err(ClientError::Tls)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        let driver = tokio::spawn(conn);
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -147,11 +147,73 @@ impl Client {
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let mut req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        // An idle connection first; one the server closed meanwhile gives
+        // the request back unsent, and the next is tried.
+        while let Some(mut sender) = self.take_idle() {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => return self.finish(sender, resp).await,
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(ClientError::Http(e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.connect(&addr).await?;
         let resp = sender.send_request(req).await?;
+        self.finish(sender, resp).await
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some((s, since)) = idle.pop() {
+            if !s.is_closed() && since.elapsed() < IDLE_FOR {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Reads the whole body, then keeps the connection for the next request.
+    async fn finish(
+        &self,
+        sender: SendRequest<Full<Bytes>>,
+        resp: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
-        driver.abort();
+        if !sender.is_closed() {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < MAX_IDLE {
+                    idle.push((sender, Instant::now()));
+                }
+            }
+        }
         Ok((status, bytes))
+    }
+
+    async fn connect(&self, addr: &str) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        let addr_for_connect = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            addr.to_owned()
+        };
+        let tcp = TcpStream::connect(&addr_for_connect)
+            .await
+            .map_err(|e| ClientError::Connect(addr.to_owned(), e))?;
+        let name = ServerName::try_from(self.host.clone()).map_err(|_| ClientError::Url)?;
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(ClientError::Tls)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        // The connection ends when the server closes it or every sender for
+        // it is dropped.
+        tokio::spawn(conn);
+        Ok(sender)
     }
 }

@@ -71,6 +71,27 @@ pub enum Op {
         /// The service's address.
         addr: SocketAddrV4,
     },
+    /// Offer a checksumming TCP sink on `addr:port` (see [`crate::transfer`]).
+    Sink {
+        /// Address to bind.
+        addr: Ipv4Addr,
+        /// Port.
+        port: u16,
+    },
+    /// Send `bytes` seeded bytes to the sink at `dst:port`; succeeds only
+    /// when the sink's count and SHA-256 match.
+    Transfer {
+        /// The sink's address.
+        dst: Ipv4Addr,
+        /// Its port.
+        port: u16,
+        /// How many bytes.
+        bytes: u64,
+        /// Seed of the bytes.
+        seed: u64,
+        /// How long it may take.
+        timeout_ms: u64,
+    },
 }
 
 /// Datagrams received per UDP service.
@@ -151,6 +172,20 @@ async fn handle(op: Op, hits: Hits) -> (bool, String) {
             payload,
             timeout_ms,
         } => raw_udp(dst, &payload, Duration::from_millis(timeout_ms)).await,
+        Op::Sink { addr, port } => crate::transfer::sink(addr, port).await,
+        Op::Transfer {
+            dst,
+            port,
+            bytes,
+            seed,
+            timeout_ms,
+        } => {
+            let t = Duration::from_millis(timeout_ms);
+            match tokio::time::timeout(t, crate::transfer::transfer(dst, port, bytes, seed)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("not done within {t:?}")),
+            }
+        }
         Op::RawSocket => match Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)) {
             Ok(_) => Ok("opened a raw socket".into()),
             Err(e) => Err(format!("refused: {e}")),

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use proto::api::Provider;
 use serde_json::Value;
 
 use crate::agent::Op;
+use crate::asc_stage::{bring_up, policy, provider_requests, python_in, Stage, MODELS};
 use crate::questions::{self, Audit, Check, Decommission, Keys};
-use crate::run::{set_mode, wait_for, Bins, Running};
+use crate::run::{set_mode, Bins, Running};
 use crate::topology::{Service, Topology};
 
 /// The demo's topology (`configs/netsim/demo-asc.toml`).
@@ -27,14 +27,8 @@ pub const TOPOLOGY: &str = include_str!("../../../configs/netsim/demo-asc.toml")
 /// The agent's script.
 const AGENT_SCRIPT: &str = include_str!("../../../configs/netsim/demo-agent.py");
 
-/// The protected design registered with the policy's fingerprints.
-const DESIGN: &str = include_str!("../../../configs/protected/nightjar_alu.v");
-
 /// A sentence of the allowed prompt, looked for in the session log.
 const NORMAL_PROMPT: &str = "Summarise this week's status notes for the design review.";
-
-/// The policy's model allow-list, and the one a policy change adds.
-const MODELS: &str = r#""gpt-4o*", "claude-*""#;
 
 /// The secret in the script's second prompt, and a line of the design
 /// excerpt in its third: neither may reach the provider.
@@ -83,64 +77,6 @@ impl Outcome {
         v
     }
 }
-
-fn random_hex(n: usize) -> Result<String> {
-    use std::io::Read;
-    let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-fn policy(protected: &Path, models: &str) -> String {
-    format!(
-        r#"[models]
-allow = [{models}]
-
-[tools]
-deny = ["delete_*"]
-
-[dlp]
-packs = ["secrets"]
-action = "block"
-fingerprint_dirs = ["{}"]
-
-[credentials]
-openai = "openai-prod"
-anthropic = "anthropic-prod"
-"#,
-        protected.display()
-    )
-}
-
-fn asc_config(dir: &Path, gateway_state: &Path, upstream: &str, ca: &Path) -> String {
-    let mut s = String::from("enclave = \"project-a\"\n\n[listen]\nadmin = \"127.0.0.1:8081\"\n\n");
-    for p in ["openai", "anthropic"] {
-        s.push_str(&format!(
-            "[upstream.{p}]\nbase_url = \"https://{upstream}\"\nca_file = \"{}\"\n\n",
-            ca.display()
-        ));
-    }
-    s.push_str(&format!(
-        "[policy]\ncontroller = true\n\n[controller]\nstate_dir = \"{}\"\n\n\
-         [interception]\nca_dir = \"{}\"\n\n[log]\ndatabase = \"{}\"\n\n[admin]\ntoken_file = \"{}\"\n",
-        gateway_state.display(),
-        dir.join("asc-ca").display(),
-        dir.join("asc-log.db").display(),
-        dir.join("asc-admin.token").display()
-    ));
-    s
-}
-
-/// Runs `python3 -c CODE ARGS…` in namespace `ns`; its stdout.
-fn python_in(ns: &str, code: &str, args: &[&str]) -> Result<String> {
-    let mut argv = vec!["netns", "exec", ns, "/usr/bin/python3", "-c", code];
-    argv.extend_from_slice(args);
-    crate::lab::command("ip", &argv)
-}
-
-const GET_TLS: &str = "import ssl,sys,urllib.request\n\
-ctx=ssl.create_default_context(cafile=sys.argv[2])\n\
-print(urllib.request.urlopen(sys.argv[1],context=ctx,timeout=5).read().decode())";
 
 const GET_BEARER: &str = "import sys,urllib.request\n\
 tok=open(sys.argv[2]).read().strip()\n\
@@ -221,95 +157,25 @@ fn records_of_the_run(dir: &Path) -> Vec<PathBuf> {
 pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
     let topo = Topology::parse(TOPOLOGY, "demo-asc.toml")?;
     println!("{}\n", topo.description.trim());
-    let mut run = Running::start(topo, bins, false).await?;
-    let agent = run.index("agent-1").context("agent-1 in the topology")?;
-    let gw = run.index("asc").context("asc in the topology")?;
+    let Stage {
+        mut run,
+        agent,
+        gw,
+        inet,
+        upstream,
+        tls,
+        real_openai,
+        real_anthropic,
+        protected,
+        config,
+        asc_proc,
+    } = bring_up(topo, bins).await?;
     let enclave = run.members[agent].enclave.clone();
     let dir = run.lab.dir.clone();
     let agent_ns = run.hosts[run.members[agent].host].name.clone();
     let gw_ns = run.hosts[run.members[gw].host].name.clone();
-
-    // The provider, on a namespace only the underlay reaches.
-    let inet = run.lab.add_ns("internet")?;
-    let tls = dir.join("internet-tls");
-    let upstream = format!("{}:443", inet.addr);
-    let real_openai = format!("sk-real-openai-{}", random_hex(16)?);
-    let real_anthropic = format!("sk-ant-real-{}", random_hex(16)?);
-    let fake = run.bins.fake_upstream.display().to_string();
-    let tls_s = tls.display().to_string();
-    let fake_proc = run.lab.spawn(
-        "fake-upstream",
-        &inet.name,
-        &[
-            &fake,
-            "--listen",
-            &upstream,
-            "--tls-dir",
-            &tls_s,
-            "--openai-key",
-            &real_openai,
-            "--anthropic-key",
-            &real_anthropic,
-        ],
-        &[],
-    )?;
-    let fake_log = run.lab.log_path("fake-upstream");
-    wait_for(
-        "the fake provider to listen",
-        Duration::from_secs(20),
-        || Ok(std::fs::read_to_string(&fake_log).is_ok_and(|l| l.contains("listening on"))),
-    )
-    .await
-    .with_context(|| run.lab.log_tail("fake-upstream", 10))?;
-    let _ = fake_proc;
-    eprintln!("netsim: provider APIs up at https://{upstream} (internet namespace)");
-
-    // Keys into the vault, policy into the controller.
-    let protected = dir.join("protected");
-    std::fs::create_dir_all(&protected)?;
-    std::fs::write(protected.join("nightjar_alu.v"), DESIGN)?;
-    run.admin
-        .put_credential("openai-prod", Provider::Openai, &real_openai)
-        .await?;
-    run.admin
-        .put_credential("anthropic-prod", Provider::Anthropic, &real_anthropic)
-        .await?;
-    run.admin
-        .set_policy(&enclave, &policy(&protected, MODELS))
-        .await?;
-
-    // The gateway's ASC, in controller mode.
-    let config = dir.join("asc.toml");
-    std::fs::write(
-        &config,
-        asc_config(
-            &dir,
-            &run.members[gw].state_dir,
-            &upstream,
-            &tls.join("ca.pem"),
-        ),
-    )?;
     let asc_bin = run.bins.asc.display().to_string();
     let config_s = config.display().to_string();
-    let asc_proc = run.lab.spawn(
-        "asc",
-        &gw_ns,
-        &[&asc_bin, "serve", "--config", &config_s],
-        &[],
-    )?;
-    let asc_log = run.lab.log_path("asc");
-    wait_for(
-        "the ASC to apply the enclave's configuration",
-        Duration::from_secs(30),
-        || {
-            Ok(std::fs::read_to_string(&asc_log).is_ok_and(|l| {
-                l.contains("gateway configuration applied") && l.contains("agents=1")
-            }))
-        },
-    )
-    .await
-    .with_context(|| run.lab.log_tail("asc", 20))?;
-    eprintln!("netsim: the gateway's ASC follows the controller");
 
     // The agent, unmodified, in its sandbox.
     let script = dir.join("demo-agent.py");
@@ -360,12 +226,7 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
         })?;
 
     // What the provider received.
-    let ca = tls.join("ca.pem").display().to_string();
-    let seen: Vec<Value> = serde_json::from_str(&python_in(
-        &inet.name,
-        GET_TLS,
-        &[&format!("https://{upstream}/_fake/requests"), &ca],
-    )?)?;
+    let seen = provider_requests(&inet, &upstream, &tls)?;
     let substitute = std::fs::read_to_string(run.members[agent].state_dir.join("substitute.key"))?
         .trim()
         .to_owned();
@@ -488,55 +349,17 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
     let records = records_of_the_run(&dir);
     outcome.keys.in_gateway_logs = records.iter().map(|f| occurrences_in(f, &reals)).sum();
 
-    // Every other secret the run created: node tokens, WireGuard private
-    // keys, the substitute key, admin tokens. None may be in a log or a
-    // database (the controller keeps hashes; the key files are 0600).
-    let mut secrets = vec![("the substitute key".to_owned(), substitute.clone())];
-    for m in [agent, gw] {
-        for f in ["node.token", "private.key"] {
-            if let Ok(t) = std::fs::read_to_string(run.members[m].state_dir.join(f)) {
-                secrets.push((
-                    format!("{}'s {f}", run.members[m].name),
-                    t.trim().to_owned(),
-                ));
-            }
-        }
-    }
-    for (label, f) in [
-        ("the ASC admin token", dir.join("asc-admin.token")),
-        (
-            "the controller admin token",
-            dir.join("controller").join("admin.token"),
-        ),
-    ] {
-        if let Ok(t) = std::fs::read_to_string(f) {
-            secrets.push((label.to_owned(), t.trim().to_owned()));
-        }
-    }
-    let mut found = vec![];
-    for (label, secret) in &secrets {
-        for f in &records {
-            let n = occurrences_in(f, &[secret]);
-            if n > 0 {
-                let file = f.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-                found.push(format!("{label} in {file} ({n}x)"));
-            }
-        }
-    }
-    outcome.checks.push(Check::new(
-        "no token or private key of the run appears in a log or database",
-        found.is_empty() && secrets.len() >= 7,
-        format!(
-            "{} secrets searched for in {} logs and databases: {}",
-            secrets.len(),
-            records.len(),
-            if found.is_empty() {
-                "none found".to_owned()
-            } else {
-                found.join("; ")
-            }
-        ),
+    // Every other secret the run created: join and node tokens, WireGuard
+    // private keys, the substitute key, admin tokens. None may be anywhere
+    // but in its own 0600 file (the controller keeps hashes).
+    let mut secrets = crate::hygiene::secrets_of(&run);
+    secrets.extend(crate::hygiene::from_file(
+        "the ASC admin token",
+        &dir.join("asc-admin.token"),
     ));
+    outcome
+        .checks
+        .push(crate::hygiene::scan(&dir, &secrets, &["agent-script.log", "netsim-agent"]).check(7));
 
     // The session log.
     let verify = crate::lab::command(&asc_bin, &["log", "verify", "--config", &config_s])

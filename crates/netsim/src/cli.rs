@@ -57,7 +57,8 @@ pub enum Command {
     /// in them, subnet locks).
     Clean,
     /// Fault scenarios on a topology: a node killed and restarted, the
-    /// controller stopped and restarted on its data dir; each a pass/fail
+    /// controller stopped and restarted on its data dir, a lossy and slow
+    /// underlay, and with --postgres a replica fail-over; each a pass/fail
     /// line with its figure.
     Fault {
         /// The topology file.
@@ -65,6 +66,19 @@ pub enum Command {
         /// How long the controller stays down, seconds.
         #[arg(long, default_value_t = 60)]
         outage: u64,
+        /// Also run the fail-over scenario: two controller replicas on a
+        /// throw-away database created through this PostgreSQL admin URL
+        /// (a role that may create databases), the first one killed.
+        #[arg(long, env = "CORDON_NETSIM_PG", hide_env_values = true)]
+        postgres: Option<String>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Hostile input against the running daemons of the ASC demo (malformed,
+    /// oversized, slow, replayed and forged), counting crashes, policy
+    /// bypasses and corrupted state; each must be 0.
+    Hostile {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,

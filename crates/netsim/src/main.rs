@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use netsim::asc_demo::{self, Faults};
 use netsim::cli::{Cli, Command, Demo};
+use netsim::questions::Check;
 use netsim::run::{Bins, Running};
 use netsim::topology::Topology;
 use netsim::{attack, demo, expect, fault, lab, story};
@@ -55,13 +56,7 @@ async fn main() -> ExitCode {
                     leak_real_key: test_leak_real_key,
                 };
                 let outcome = asc_demo::run(bins()?, faults).await?;
-                let checks = outcome.all_checks();
-                for c in &checks {
-                    println!("{}", c.line());
-                }
-                let failed = checks.iter().filter(|c| !c.pass).count();
-                println!("demo asc: {} checks, {failed} failed", checks.len());
-                Ok(failed == 0)
+                print_checks("demo asc", "checks", &outcome.all_checks(), None)
             }
             Command::Demo {
                 which: Demo::All,
@@ -79,22 +74,22 @@ async fn main() -> ExitCode {
             Command::Fault {
                 topology,
                 outage,
+                postgres,
                 json,
             } => {
                 let t = Topology::load(&topology)?;
                 model_check(&t)?;
-                let checks =
-                    fault::run_all(t, bins()?, std::time::Duration::from_secs(outage)).await?;
-                for c in &checks {
-                    println!("{}", c.line());
+                let mut checks =
+                    fault::run_all(t.clone(), bins()?, std::time::Duration::from_secs(outage))
+                        .await?;
+                if let Some(url) = postgres {
+                    checks.extend(netsim::failover::run(t, bins()?, &url).await?);
                 }
-                let failed = checks.iter().filter(|c| !c.pass).count();
-                println!("faults: {} scenarios, {failed} failed", checks.len());
-                if let Some(p) = json {
-                    std::fs::write(&p, serde_json::to_vec_pretty(&checks)?)
-                        .with_context(|| format!("writing {}", p.display()))?;
-                }
-                Ok(failed == 0)
+                print_checks("faults", "scenarios", &checks, json.as_deref())
+            }
+            Command::Hostile { json } => {
+                let checks = netsim::hostile::run(bins()?).await?;
+                print_checks("hostile", "checks", &checks, json.as_deref())
             }
             Command::Agent => Ok(true),
         }
@@ -133,6 +128,21 @@ fn model_check(t: &Topology) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints each check and the `LABEL: N NOUN, F failed` line, writes them
+/// as JSON when asked; true when all passed.
+fn print_checks(label: &str, noun: &str, checks: &[Check], json: Option<&Path>) -> Result<bool> {
+    for c in checks {
+        println!("{}", c.line());
+    }
+    let failed = checks.iter().filter(|c| !c.pass).count();
+    println!("{label}: {} {noun}, {failed} failed", checks.len());
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_vec_pretty(checks)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(failed == 0)
 }
 
 async fn check(t: Topology, json: Option<&Path>, keep: bool) -> Result<bool> {

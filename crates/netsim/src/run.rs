@@ -1,7 +1,7 @@
 //! Bringing a topology up with the real binaries and probing it.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,9 @@ use crate::admin::Admin;
 use crate::agent::Op;
 use crate::agent_client::AgentClient;
 use crate::expect::{self, Probe, Via};
+use crate::front::Front;
 use crate::lab::{self, Lab, Ns};
+use crate::pg::PgDatabase;
 use crate::report::{Outcome, Report};
 use crate::topology::Topology;
 
@@ -118,8 +120,10 @@ pub struct Running {
     pub hosts: Vec<Ns>,
     /// The controller's namespace.
     pub controller_ns: Ns,
-    /// The controller process.
+    /// The controller process (the first replica on PostgreSQL).
     pub controller_proc: usize,
+    /// The second replica and the front, on PostgreSQL.
+    pub replicas: Option<Replicas>,
     /// The binaries.
     pub bins: Bins,
     /// The join tokens used, per member (spent: for the attack scenarios).
@@ -155,7 +159,7 @@ pub(crate) async fn wait_for<F: FnMut() -> Result<bool>>(
 /// The interface name of member `i` of run `pid`: unique on the machine,
 /// because the UAPI socket directory (`/var/run/wireguard`) is shared by
 /// every namespace.
-fn iface_name(pid: u32, i: usize) -> String {
+pub(crate) fn iface_name(pid: u32, i: usize) -> String {
     format!("n{pid}m{i}")
 }
 
@@ -168,6 +172,14 @@ impl Running {
     /// # Errors
     /// When a step fails; everything made so far is removed.
     pub async fn start(topo: Topology, bins: Bins, quiet: bool) -> Result<Self> {
+        Self::start_on(topo, bins, quiet, Store::Sqlite).await
+    }
+
+    /// [`Running::start`] with the controller's state in `store`.
+    ///
+    /// # Errors
+    /// When a step fails; everything made so far is removed.
+    pub async fn start_on(topo: Topology, bins: Bins, quiet: bool, store: Store) -> Result<Self> {
         let t0 = Instant::now();
         let mut lab = Lab::new()?;
         // The agent runs as `nobody` in sandboxes: give it a copy it can run.
@@ -179,49 +191,43 @@ impl Running {
         // Controller.
         let controller_ns = lab.add_ns("controller")?;
         let data = lab.dir.join("controller");
-        let listen = format!("{}:{CONTROLLER_PORT}", controller_ns.addr);
-        let ctl_bin = bins.controller.display().to_string();
-        let data_s = data.display().to_string();
-        let controller_proc = lab.spawn(
-            "controller",
-            &controller_ns.name,
-            &[
-                &ctl_bin,
-                "serve",
-                "--listen",
-                &listen,
-                "--data-dir",
-                &data_s,
-            ],
-            &[],
-        )?;
-        let token_file = data.join("admin.token");
-        let ca_file = data.join("ca.pem");
-        wait_for("the controller to start", Duration::from_secs(20), || {
-            if let Some(st) = lab.exited(controller_proc) {
-                bail!(
-                    "the controller exited ({st}):\n{}",
-                    lab.log_tail("controller", 20)
-                );
+        let listen = SocketAddr::from((controller_ns.addr, CONTROLLER_PORT));
+        let (controller_proc, url, replicas) = match &store {
+            Store::Sqlite => {
+                let proc = spawn_controller(
+                    &mut lab,
+                    &bins.controller,
+                    "controller",
+                    &controller_ns.name,
+                    listen,
+                    &data,
+                    None,
+                )?;
+                wait_controller(&mut lab, proc, "controller", listen, &data).await?;
+                (proc, format!("https://{listen}"), None)
             }
-            Ok(token_file.exists()
-                && ca_file.exists()
-                && std::net::TcpStream::connect_timeout(
-                    &std::net::SocketAddr::from((controller_ns.addr, CONTROLLER_PORT)),
-                    Duration::from_millis(200),
-                )
-                .is_ok())
-        })
-        .await?;
+            Store::Postgres(admin_url) => {
+                let r =
+                    start_replicas(&mut lab, &bins.controller, &controller_ns, admin_url).await?;
+                (r.0, r.1, Some(r.2))
+            }
+        };
         let admin = Admin::new(
-            &format!("https://{listen}"),
-            &std::fs::read(&ca_file)?,
-            std::fs::read_to_string(&token_file)?.trim().to_owned(),
+            &url,
+            &std::fs::read(data.join("ca.pem"))?,
+            std::fs::read_to_string(data.join("admin.token"))?
+                .trim()
+                .to_owned(),
         )?;
         say(
             quiet,
             &format!(
-                "controller up at https://{listen} ({:.1}s)",
+                "controller up at {url}{} ({:.1}s)",
+                if replicas.is_some() {
+                    " (two replicas on PostgreSQL behind a front)"
+                } else {
+                    ""
+                },
                 t0.elapsed().as_secs_f64()
             ),
         );
@@ -266,23 +272,18 @@ impl Running {
             per_host[p.host] += 1;
             let state_dir = lab.dir.join("nodes").join(m.name.as_str());
             let endpoint = format!("{}:{port}", hosts[p.host].addr);
-            let node_proc = lab.spawn(
-                &format!("node-{}", m.name),
-                &hosts[p.host].name.clone(),
-                &[
-                    &node_bin,
-                    "up",
-                    "--state-dir",
-                    &state_dir.display().to_string(),
-                    "--interface",
-                    &iface,
-                    "--listen-port",
-                    &port.to_string(),
-                    "--endpoint",
-                    &endpoint,
-                ],
-                // The token goes in the environment, not on the command line.
-                &[("CORDON_JOIN_TOKEN", &token)],
+            let node_proc = spawn_node(
+                &mut lab,
+                &node_bin,
+                &NodeLaunch {
+                    name: m.name.as_str(),
+                    ns: &hosts[p.host].name.clone(),
+                    iface: &iface,
+                    state_dir: &state_dir,
+                    port,
+                    endpoint: &endpoint,
+                    token: &token,
+                },
             )?;
             spent_tokens.push(token);
             members.push(MemberRun {
@@ -352,6 +353,7 @@ impl Running {
             hosts,
             controller_ns,
             controller_proc,
+            replicas,
             bins,
             spent_tokens,
             lab,
@@ -593,32 +595,19 @@ impl Running {
     /// # Errors
     /// When it does not come back.
     pub async fn start_controller(&mut self) -> Result<()> {
-        let listen = format!("{}:{CONTROLLER_PORT}", self.controller_ns.addr);
-        let data = self.lab.dir.join("controller").display().to_string();
-        let bin = self.bins.controller.display().to_string();
-        let proc = self.lab.spawn(
+        let listen = SocketAddr::from((self.controller_ns.addr, CONTROLLER_PORT));
+        let data = self.lab.dir.join("controller");
+        let proc = spawn_controller(
+            &mut self.lab,
+            &self.bins.controller,
             "controller-restart",
             &self.controller_ns.name.clone(),
-            &[&bin, "serve", "--listen", &listen, "--data-dir", &data],
-            &[],
+            listen,
+            &data,
+            None,
         )?;
         self.controller_proc = proc;
-        let addr = std::net::SocketAddr::from((self.controller_ns.addr, CONTROLLER_PORT));
-        let lab = &mut self.lab;
-        wait_for(
-            "the controller to come back",
-            Duration::from_secs(20),
-            || {
-                if let Some(st) = lab.exited(proc) {
-                    bail!(
-                        "the controller exited ({st}):\n{}",
-                        lab.log_tail("controller-restart", 20)
-                    );
-                }
-                Ok(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
-            },
-        )
-        .await
+        wait_controller(&mut self.lab, proc, "controller-restart", listen, &data).await
     }
 
     /// Index of the member named `name`.
@@ -648,32 +637,233 @@ pub fn read_netmap(state_dir: &Path) -> Option<Netmap> {
 }
 
 async fn wait_node_up(lab: &mut Lab, m: &mut MemberRun) -> Result<()> {
-    let pid_file = m.state_dir.join("node.pid");
     let label = format!("node-{}", m.name);
-    let proc = m.node_proc;
+    m.addr = node_address(lab, &label, m.node_proc, &m.state_dir).await?;
+    Ok(())
+}
+
+/// Waits until node process `proc` (logging as `label`) has written its
+/// pid file and a netmap, and returns its overlay address.
+///
+/// # Errors
+/// When it exits or is not up within 20 s.
+pub(crate) async fn node_address(
+    lab: &mut Lab,
+    label: &str,
+    proc: usize,
+    state_dir: &Path,
+) -> Result<Ipv4Addr> {
+    let pid_file = state_dir.join("node.pid");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(st) = lab.exited(proc) {
-            bail!("{label} exited ({st}):\n{}", lab.log_tail(&label, 20));
+            bail!("{label} exited ({st}):\n{}", lab.log_tail(label, 20));
         }
-        if let (Ok(pid), Some(n)) = (
-            std::fs::read_to_string(&pid_file),
-            read_netmap(&m.state_dir),
-        ) {
+        if let (Ok(pid), Some(n)) = (std::fs::read_to_string(&pid_file), read_netmap(state_dir)) {
             // The pid file of a stopped predecessor does not count.
             if lab.pid(proc).is_some_and(|p| pid.trim() == p.to_string()) {
-                m.addr = n.address.addr();
-                return Ok(());
+                return Ok(n.address.addr());
             }
         }
         if Instant::now() > deadline {
             bail!(
                 "{label} did not come up within 20 s:\n{}",
-                lab.log_tail(&label, 20)
+                lab.log_tail(label, 20)
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// What a node's first `overlay-node up` needs.
+pub(crate) struct NodeLaunch<'a> {
+    /// Member name (the process is logged as `node-<name>`).
+    pub name: &'a str,
+    /// Namespace it runs in.
+    pub ns: &'a str,
+    /// Its WireGuard interface.
+    pub iface: &'a str,
+    /// Its state dir.
+    pub state_dir: &'a Path,
+    /// Its UDP port.
+    pub port: u16,
+    /// The endpoint it advertises.
+    pub endpoint: &'a str,
+    /// Its join token (passed in the environment, not on the command line).
+    pub token: &'a str,
+}
+
+/// Starts `overlay-node up` for a first join; returns the process index.
+///
+/// # Errors
+/// When it cannot be started.
+pub(crate) fn spawn_node(lab: &mut Lab, node_bin: &str, n: &NodeLaunch<'_>) -> Result<usize> {
+    lab.spawn(
+        &format!("node-{}", n.name),
+        n.ns,
+        &[
+            node_bin,
+            "up",
+            "--state-dir",
+            &n.state_dir.display().to_string(),
+            "--interface",
+            n.iface,
+            "--listen-port",
+            &n.port.to_string(),
+            "--endpoint",
+            n.endpoint,
+        ],
+        &[("CORDON_JOIN_TOKEN", n.token)],
+    )
+}
+
+/// Where the controller keeps its state.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// One controller on an SQLite file in its data dir.
+    Sqlite,
+    /// Two replicas on a fresh database made through this admin URL, behind
+    /// a [`Front`] that sends new connections to the first one alive.
+    Postgres(String),
+}
+
+/// The second replica and what joins them, for [`Store::Postgres`].
+pub struct Replicas {
+    /// The front nodes and netsim talk to: the first replica, else the
+    /// second.
+    pub front: Front,
+    /// The front through which the replicas (in the controller's
+    /// namespace) reach PostgreSQL on the host's loopback.
+    pub pg_front: Front,
+    /// The second replica's process.
+    pub standby_proc: usize,
+    /// The database (dropped last).
+    pub db: PgDatabase,
+}
+
+/// Starts `overlay-controller serve` on `listen` and `data`; with `pg`
+/// (database URL, advertised URL) on PostgreSQL. Returns the process.
+fn spawn_controller(
+    lab: &mut Lab,
+    bin: &Path,
+    label: &str,
+    ns: &str,
+    listen: SocketAddr,
+    data: &Path,
+    pg: Option<(&str, &str)>,
+) -> Result<usize> {
+    let (bin, listen, data) = (
+        bin.display().to_string(),
+        listen.to_string(),
+        data.display().to_string(),
+    );
+    let mut argv = vec![
+        bin.as_str(),
+        "serve",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data,
+    ];
+    let mut env = vec![];
+    if let Some((db, advertise)) = pg {
+        argv.extend(["--advertise-url", advertise]);
+        // The URL holds a password: the environment, not the command line.
+        env.push(("CORDON_DATABASE_URL", db));
+    }
+    lab.spawn(label, ns, &argv, &env)
+}
+
+/// Waits until the controller process `proc` has its CA and admin token in
+/// `data` and accepts connections on `addr`.
+async fn wait_controller(
+    lab: &mut Lab,
+    proc: usize,
+    label: &str,
+    addr: SocketAddr,
+    data: &Path,
+) -> Result<()> {
+    let (token, ca) = (data.join("admin.token"), data.join("ca.pem"));
+    wait_for(
+        &format!("{label} to accept connections"),
+        Duration::from_secs(20),
+        || {
+            if let Some(st) = lab.exited(proc) {
+                bail!("{label} exited ({st}):\n{}", lab.log_tail(label, 20));
+            }
+            Ok(token.exists()
+                && ca.exists()
+                && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+        },
+    )
+    .await
+}
+
+/// Two replicas on one fresh PostgreSQL database: the first makes the CA,
+/// vault key and admin token, the second starts on a copy of its data dir
+/// (as the README's high-availability set-up says). Both advertise the
+/// front's URL. Returns the first replica's process, the URL and the rest.
+async fn start_replicas(
+    lab: &mut Lab,
+    bin: &Path,
+    ns: &Ns,
+    admin_url: &str,
+) -> Result<(usize, String, Replicas)> {
+    let db = PgDatabase::create(admin_url, &format!("{}_{}", lab.prefix, lab.subnet))?;
+    let root = lab.root_addr();
+    let pg_front = Front::start(SocketAddr::from((root, 0)), vec![db.server()?]).await?;
+    let first = SocketAddr::from((ns.addr, CONTROLLER_PORT));
+    let second = SocketAddr::from((ns.addr, CONTROLLER_PORT + 1));
+    let front = Front::start(SocketAddr::from((root, 0)), vec![first, second]).await?;
+    let url = format!("https://{}", front.addr);
+    let db_url = db.url_via(pg_front.addr)?;
+    let data = lab.dir.join("controller");
+    let proc = spawn_controller(
+        lab,
+        bin,
+        "controller",
+        &ns.name,
+        first,
+        &data,
+        Some((&db_url, &url)),
+    )?;
+    wait_controller(lab, proc, "controller", first, &data).await?;
+    let standby_data = lab.dir.join("controller-standby");
+    std::fs::create_dir_all(&standby_data)?;
+    set_mode(&standby_data, 0o700)?;
+    for entry in std::fs::read_dir(&data)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), standby_data.join(entry.file_name()))?;
+        }
+    }
+    let standby_proc = spawn_controller(
+        lab,
+        bin,
+        "controller-standby",
+        &ns.name,
+        second,
+        &standby_data,
+        Some((&db_url, &url)),
+    )?;
+    wait_controller(
+        lab,
+        standby_proc,
+        "controller-standby",
+        second,
+        &standby_data,
+    )
+    .await?;
+    Ok((
+        proc,
+        url,
+        Replicas {
+            front,
+            pg_front,
+            standby_proc,
+            db,
+        },
+    ))
 }
 
 /// Sets a file's permission bits.

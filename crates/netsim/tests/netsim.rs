@@ -110,20 +110,38 @@ fn a_real_key_in_the_sandbox_fails_question_3() {
 }
 
 /// The fault scenarios of `docs/RELIABILITY.md`, with the full 60 s
-/// controller outage.
+/// controller outage, the lossy underlay and the PostgreSQL fail-over.
 #[test]
 fn fault_scenarios_hold_on_the_demo_topology() {
     let json = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
     let path = json.path().to_string_lossy().into_owned();
-    let (code, out, err, pid) = netsim(&["fault", DEMO, "--json", &path]);
+    let pg = std::env::var("CORDON_TEST_PG")
+        .unwrap_or_else(|_| "postgres://cordon:cordon@127.0.0.1:5432/postgres".into());
+    let (code, out, err, pid) = netsim(&["fault", DEMO, "--postgres", &pg, "--json", &path]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("faults: 4 scenarios, 0 failed"), "{out}");
-    assert!(out.contains(", 0 lost, 0 breaches"), "{out}");
-    assert!(out.contains("lost: none"), "{out}");
+    assert!(out.contains("faults: 10 scenarios, 0 failed"), "{out}");
+    assert_eq!(out.matches(", 0 lost, 0 breaches").count(), 2, "{out}");
+    assert_eq!(out.matches("lost: none").count(), 2, "{out}");
+    assert!(out.contains("arrived intact (SHA-256 matches)"), "{out}");
+    assert_eq!(
+        out.matches("none found outside their key files").count(),
+        2,
+        "{out}"
+    );
     let checks: serde_json::Value =
         serde_json::from_slice(&std::fs::read(json.path()).unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(checks.as_array().map(Vec::len), Some(4));
+    assert_eq!(checks.as_array().map(Vec::len), Some(10));
+    // The run's throw-away database is gone too.
+    let left = Command::new("psql")
+        .args([
+            pg.as_str(),
+            "-tAc",
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE 'nsim{pid}%'"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
     assert!(checks
         .as_array()
         .is_some_and(|a| a.iter().all(|c| c["pass"] == true)));
@@ -304,4 +322,20 @@ fn interrupted_runs_clean_up_and_clean_removes_leftovers() {
     assert_eq!(code, 0);
     assert!(out.contains(&format!("run nsim{dead}")), "{out}");
     assert!(namespaces_of(dead).is_empty());
+}
+
+/// The hostile-input suite of docs/RELIABILITY.md: the ASC demo's daemons
+/// under malformed, oversized, slow, replayed and forged input.
+#[test]
+fn hostile_input_crashes_nothing_lets_nothing_through_corrupts_nothing() {
+    let (code, out, err, pid) = netsim(&["hostile"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("hostile: 6 checks, 0 failed"), "{out}");
+    assert!(
+        out.contains("0 let through; requests that reached the provider: 0"),
+        "{out}"
+    );
+    assert!(out.contains("all running"), "{out}");
+    assert!(out.contains(", 0 unexpected"), "{out}");
+    assert_left_nothing(pid);
 }

@@ -43,6 +43,8 @@ pub struct Controller {
     pub metrics: Metrics,
     /// Long-poll wake-ups.
     pub hub: Hub,
+    /// Last-seen times waiting to be written.
+    pub seen: crate::seen::Seen,
     registry: RwLock<Registry>,
     applied: Mutex<i64>,
 }
@@ -83,6 +85,7 @@ impl Controller {
             identity,
             metrics,
             hub: Hub::default(),
+            seen: crate::seen::Seen::default(),
             registry: RwLock::new(registry),
             applied: Mutex::new(head),
         };

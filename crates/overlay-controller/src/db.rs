@@ -37,15 +37,54 @@ pub enum StoreError {
     Url,
 }
 
+impl StoreError {
+    /// Whether this is contention, not a fault: no pooled connection came
+    /// free in time, or SQLite stayed busy or locked past its timeout. The
+    /// request may be retried.
+    pub fn is_overload(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                // SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
+                e.code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                    && e.message().contains("locked")
+            }
+            _ => false,
+        }
+    }
+}
+
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Pool options for `backend` with at most `max` connections.
+fn pool_options(backend: Backend, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+}
 
 /// Arbitrary constant naming Cordon's advisory lock on PostgreSQL.
 const PG_WRITE_LOCK: i64 = 0x636f_7264_6f6e;
 
-/// The database pool.
+/// The database: a pool for reads and one connection for serialized writes.
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
     url: String,
     write_lock: Mutex<()>,
@@ -92,22 +131,9 @@ impl Store {
             return Err(StoreError::Url);
         };
         let opts = AnyConnectOptions::from_str(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
+        let readers = if backend == Backend::Sqlite { 4 } else { 16 };
+        let pool = pool_options(backend, readers)
+            .connect_with(opts.clone())
             .await?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE,
@@ -129,8 +155,13 @@ impl Store {
         } else {
             migrator.run(&pool).await?;
         }
+        // Writes are serialized anyway: they get their own connection, so
+        // a join or a removal never queues behind a crowd of long-polls
+        // waiting for a reader.
+        let writer = pool_options(backend, 1).connect_with(opts).await?;
         Ok(Self {
             pool,
+            writer,
             backend,
             url: url.to_owned(),
             write_lock: Mutex::new(()),
@@ -158,7 +189,14 @@ impl Store {
     /// The database error if it cannot begin or lock.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // On SQLite the write lock is taken at BEGIN: a deferred transaction
+        // that read first could not upgrade after a write outside this lock
+        // (a node's `last_seen`) committed (SQLITE_BUSY_SNAPSHOT), and the
+        // busy timeout would not help.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(PG_WRITE_LOCK)
@@ -170,6 +208,7 @@ impl Store {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

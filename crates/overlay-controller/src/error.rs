@@ -64,6 +64,7 @@ impl Error {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Error::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::Store(e) if e.is_overload() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Store(_) | Error::Vault(_) | Error::Corrupt(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -74,7 +75,10 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "request refused: storage busy");
+            "the controller is busy; retry shortly".to_owned()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
             "internal error; see the controller log".to_owned()
         } else {
@@ -87,6 +91,12 @@ impl IntoResponse for Error {
             },
         };
         let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -99,3 +109,31 @@ impl IntoResponse for Error {
 
 /// Result with the controller's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contention_is_503_with_retry_after_and_faults_are_500() {
+        let busy = Error::Store(StoreError::Db(sqlx::Error::PoolTimedOut));
+        assert_eq!(
+            busy.status(),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+        let resp = busy.into_response();
+        assert_eq!(
+            resp.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let fault = Error::Store(StoreError::Db(sqlx::Error::RowNotFound));
+        assert_eq!(
+            fault.status(),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+        assert_eq!(
+            Error::Corrupt("x".into()).status().0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -24,6 +24,7 @@ pub mod pki;
 pub mod registry;
 pub mod rows;
 pub mod secret;
+pub mod seen;
 pub mod server;
 pub mod table;
 pub mod vault;

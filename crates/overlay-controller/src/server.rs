@@ -272,6 +272,7 @@ pub async fn start(cfg: ServeConfig, shutdown: CancellationToken) -> Result<Runn
     tasks.spawn(
         expiry_loop(ctl.clone(), shutdown.clone()).instrument(tracing::info_span!("expiry")),
     );
+    tasks.spawn(seen_loop(ctl.clone(), shutdown.clone()).instrument(tracing::info_span!("seen")));
     if ctl.store.backend() == Backend::Postgres {
         tasks.spawn(
             replica_sync(ctl.clone(), shutdown.clone())
@@ -357,6 +358,25 @@ async fn serve_tls(
     })
     .await;
     conns.abort_all();
+}
+
+/// Writes the nodes' last-seen times every few seconds, and once more on
+/// shutdown.
+async fn seen_loop(ctl: Arc<Controller>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            () = shutdown.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        if let Err(e) = crate::seen::flush(&ctl).await {
+            warn!(error = %e, "writing last-seen times failed; kept for the next pass");
+        }
+        if stop {
+            return;
+        }
+    }
 }
 
 async fn expiry_loop(ctl: Arc<Controller>, shutdown: CancellationToken) {

@@ -50,13 +50,18 @@ fn builder(
 }
 
 fn account(state: &State, ex: &Exchange, usage: Option<Usage>) {
-    if let Some(u) = usage {
-        state
-            .ledger
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(&ex.agent, u.total(), Instant::now());
-    }
+    let Some(u) = usage else { return };
+    let Ok(active) = state.active() else { return };
+    state
+        .ledger
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .record(
+            active.policy.budget.as_ref(),
+            &ex.agent,
+            u.total(),
+            Instant::now(),
+        );
 }
 
 fn ms(ex: &Exchange) -> u64 {

@@ -221,6 +221,11 @@ impl Rig {
         false
     }
 
+    /// The ASC's PID while it runs.
+    pub fn asc_pid(&self) -> Option<u32> {
+        self.asc.as_ref().map(Child::id)
+    }
+
     /// Kills the ASC (SIGKILL).
     pub fn kill_asc(&mut self) {
         if let Some(mut c) = self.asc.take() {

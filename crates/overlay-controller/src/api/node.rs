@@ -49,7 +49,7 @@ pub async fn netmap(
     Node(node): Node,
     Q(q): Q<NetmapQuery>,
 ) -> Result<Response> {
-    ops::node_auth::touch(&s.ctl, &node, unix_now()).await?;
+    ops::node_auth::touch(&s.ctl, &node, unix_now());
     let wait = Duration::from_secs(q.timeout.unwrap_or(30));
     match ops::netmap::wait(&s.ctl, node.member_id, q.since.unwrap_or(0), wait).await? {
         Some(map) => Ok(Json(map).into_response()),
@@ -80,7 +80,7 @@ pub async fn report_inventory(
     Body(inv): Body<Inventory>,
 ) -> Result<StatusCode> {
     let now = unix_now();
-    ops::node_auth::touch(&s.ctl, &node, now).await?;
+    ops::node_auth::touch(&s.ctl, &node, now);
     ops::inventory::report(&s.ctl, &node, &inv, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,7 @@
 //! The netmap long-poll: answer at once when the member's netmap moved past
 //! the version the node has, else wait (bounded) until a change affects it.
+//! Under churn, answers to a poller that is up to date are paced
+//! ([`crate::hub::MIN_INTERVAL`]).
 
 use std::time::Duration;
 
@@ -52,7 +54,18 @@ pub async fn wait(
     let _gauge = WaiterGauge(ctl);
     loop {
         match check(ctl, member, since) {
-            Now::Newer(n) => return Ok(Some(*n)),
+            Now::Newer(n) => match ctl.hub.hold(member, since) {
+                // Up to date a moment ago: let the burst settle, then send
+                // the latest.
+                Some(d) => {
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+                None => {
+                    ctl.hub.delivered(member, n.version);
+                    return Ok(Some(*n));
+                }
+            },
             Now::Gone => return Err(Error::Unauthorized),
             Now::Same => {}
         }

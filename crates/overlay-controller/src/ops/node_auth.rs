@@ -65,18 +65,10 @@ pub async fn authenticate(ctl: &Controller, token: &str) -> Result<NodeIdentity>
     })
 }
 
-/// Records that the node was seen, at most once a minute per member so
-/// long-polls do not turn into a write per poll.
-///
-/// # Errors
-/// Storage errors.
-pub async fn touch(ctl: &Controller, node: &NodeIdentity, now: i64) -> Result<()> {
+/// Records that the node was seen, at most once a minute per member; the
+/// time is written with the next batch ([`crate::seen`]).
+pub fn touch(ctl: &Controller, node: &NodeIdentity, now: i64) {
     if now - node.last_seen >= 60 {
-        sqlx::query("UPDATE members SET last_seen = $1 WHERE id = $2")
-            .bind(now)
-            .bind(node.member_id)
-            .execute(ctl.store.pool())
-            .await?;
+        ctl.seen.note(node.member_id, now);
     }
-    Ok(())
 }

@@ -14,16 +14,17 @@ use crate::common::{random_key, Db, PgDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_overlay-controller");
 
-struct Serve {
-    child: Child,
-    url: String,
+/// A `serve` process (also used by the load test).
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     /// Whether it said it created an admin token.
     created_token: bool,
     /// Everything it printed before listening.
     printed: String,
 }
 
-fn serve(dir: &Path, db_url: Option<&str>) -> Result<Serve> {
+pub(crate) fn serve(dir: &Path, db_url: Option<&str>) -> Result<Serve> {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir);
@@ -53,7 +54,7 @@ fn serve(dir: &Path, db_url: Option<&str>) -> Result<Serve> {
 }
 
 impl Serve {
-    fn stop(mut self) -> Result<()> {
+    pub(crate) fn stop(mut self) -> Result<()> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
         let status = self.child.wait()?;

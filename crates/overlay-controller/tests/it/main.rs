@@ -10,6 +10,7 @@ mod cli;
 mod enclaves;
 mod inventory;
 mod join;
+mod load;
 mod netmap;
 mod replicas;
 mod service;
