@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,14 @@ pub enum StoreError {
     /// The URL names neither `sqlite:` nor `postgres:`.
     #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
     Url,
+    /// More than [`WRITE_QUEUE`] writes are already running or waiting.
+    #[error("too many writes waiting")]
+    Busy,
 }
+
+/// Writes that may run or wait at once; one more is refused at once
+/// ([`StoreError::Busy`], answered 503) instead of queueing without bound.
+pub const WRITE_QUEUE: usize = 64;
 
 impl StoreError {
     /// Whether this is contention, not a fault: no pooled connection came
@@ -43,7 +50,7 @@ impl StoreError {
     /// request may be retried.
     pub fn is_overload(&self) -> bool {
         match self {
-            StoreError::Db(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Busy | StoreError::Db(sqlx::Error::PoolTimedOut) => true,
             StoreError::Db(sqlx::Error::Database(e)) => {
                 // SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
                 e.code()
@@ -88,11 +95,13 @@ pub struct Store {
     backend: Backend,
     url: String,
     write_lock: Mutex<()>,
+    write_queue: Semaphore,
 }
 
 /// A write transaction holding the write lock until commit or drop.
 pub struct WriteTx<'a> {
     _guard: MutexGuard<'a, ()>,
+    _slot: SemaphorePermit<'a>,
     /// The transaction; run queries on `&mut *tx.tx`.
     pub tx: Transaction<'static, Any>,
 }
@@ -165,6 +174,7 @@ impl Store {
             backend,
             url: url.to_owned(),
             write_lock: Mutex::new(()),
+            write_queue: Semaphore::new(WRITE_QUEUE),
         })
     }
 
@@ -188,6 +198,10 @@ impl Store {
     /// # Errors
     /// The database error if it cannot begin or lock.
     pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let slot = self
+            .write_queue
+            .try_acquire()
+            .map_err(|_| StoreError::Busy)?;
         let guard = self.write_lock.lock().await;
         // On SQLite the write lock is taken at BEGIN: a deferred transaction
         // that read first could not upgrade after a write outside this lock
@@ -203,7 +217,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok(WriteTx { _guard: guard, tx })
+        Ok(WriteTx {
+            _guard: guard,
+            _slot: slot,
+            tx,
+        })
     }
 
     /// Closes the pool.
@@ -255,4 +273,43 @@ pub async fn put_setting(
 pub async fn connect_once(url: &str) -> Result<AnyConnection, StoreError> {
     sqlx::any::install_default_drivers();
     Ok(AnyConnection::connect(url).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_beyond_the_queue_are_refused_at_once() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Url)?;
+        let store = Store::open(&Store::sqlite_url(dir.path())).await?;
+        let first = store.begin_write().await?;
+        // The others wait for the lock; hold their places in the queue.
+        let waiting: Vec<_> = (1..WRITE_QUEUE)
+            .map(|_| Box::pin(store.begin_write()))
+            .collect();
+        let mut waiting = waiting;
+        for w in &mut waiting {
+            // Poll once so each takes its slot, then leave it waiting.
+            assert!(futures_poll_once(w.as_mut()).await.is_none());
+        }
+        assert!(matches!(store.begin_write().await, Err(StoreError::Busy)));
+        drop(waiting);
+        first.commit().await?;
+        // The queue is free again.
+        store.begin_write().await?.commit().await?;
+        Ok(())
+    }
+
+    /// Polls a future once: `Some` if it finished.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
+    }
 }

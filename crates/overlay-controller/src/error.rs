@@ -126,6 +126,10 @@ mod tests {
             resp.headers().get("retry-after").map(|v| v.as_bytes()),
             Some(&b"1"[..])
         );
+        assert_eq!(
+            Error::Store(StoreError::Busy).status().0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         let fault = Error::Store(StoreError::Db(sqlx::Error::RowNotFound));
         assert_eq!(
             fault.status(),
