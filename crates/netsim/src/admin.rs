@@ -111,6 +111,20 @@ impl Admin {
             .await
     }
 
+    /// The raw answer to `GET path`: status and body, whatever they are
+    /// (for the secrets scan of API responses).
+    ///
+    /// # Errors
+    /// When no answer came.
+    pub async fn get_raw(&self, path: &str) -> Result<(StatusCode, String)> {
+        let (status, bytes) = self
+            .client
+            .send(Method::GET, path, None)
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
     /// Creates a chamber.
     ///
     /// # Errors

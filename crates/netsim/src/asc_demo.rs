@@ -352,6 +352,7 @@ pub async fn run(bins: Bins, faults: Faults) -> Result<Outcome> {
     // Every other secret the run created: join and node tokens, WireGuard
     // private keys, the substitute key, admin tokens. None may be anywhere
     // but in its own 0600 file (the controller keeps hashes).
+    crate::hygiene::save_api_responses(&run).await?;
     let mut secrets = crate::hygiene::secrets_of(&run);
     secrets.extend(crate::hygiene::from_file(
         "the ASC admin token",

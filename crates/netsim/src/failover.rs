@@ -107,6 +107,6 @@ pub async fn run(topo: Topology, bins: Bins, admin_url: &str) -> Result<Vec<Chec
     // The database is searched too: dumped into the run's directory.
     let dump = crate::lab::command("pg_dump", &[&db_url])?;
     std::fs::write(run.lab.dir.join("pg-dump.sql"), dump)?;
-    checks.push(fault::hygiene_check(&run));
+    checks.push(fault::hygiene_check(&run).await?);
     Ok(checks)
 }

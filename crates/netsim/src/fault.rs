@@ -156,10 +156,16 @@ pub(crate) fn last_unsandboxed(run: &Running) -> Option<String> {
         .map(|m| m.name.to_string())
 }
 
-/// [`crate::hygiene`] over everything the run wrote.
-pub(crate) fn hygiene_check(run: &Running) -> Check {
+/// [`crate::hygiene`] over everything the run wrote and the admin API's
+/// answers.
+pub(crate) async fn hygiene_check(run: &Running) -> Result<Check> {
+    let answers = crate::hygiene::save_api_responses(run).await?;
     let secrets = crate::hygiene::secrets_of(run);
-    crate::hygiene::scan(&run.lab.dir, &secrets, &["netsim-agent"]).check(run.members.len() * 2)
+    let mut c = crate::hygiene::scan(&run.lab.dir, &secrets, &["netsim-agent"])
+        .check(run.members.len() * 2);
+    c.evidence
+        .push_str(&format!(" ({answers} admin API answers among them)"));
+    Ok(c)
 }
 
 /// Row counts of the controller's tables, read from its SQLite file.
@@ -275,7 +281,7 @@ pub async fn run_all(topo: Topology, bins: Bins, outage: Duration) -> Result<Vec
         ),
     ));
     checks.push(crate::lossy_link::lossy_transfer(unique(&mut run)?).await?);
-    checks.push(hygiene_check(&run));
+    checks.push(hygiene_check(&run).await?);
     Ok(checks)
 }
 

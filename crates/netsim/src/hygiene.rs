@@ -1,8 +1,10 @@
 //! Secrets hygiene: after a run, every token and private key it created is
 //! looked for in every file the run wrote — process logs, the controller's
-//! data dir and database, the nodes' state dirs, the session log. A secret
-//! may only sit in its own key file, and that file must be mode 0600; the
-//! controller keeps hashes of tokens and its vault is encrypted.
+//! data dir and database, the nodes' state dirs, the session log — and in
+//! the admin API's answers (saved into the run's files first, see
+//! [`save_api_responses`]). A secret may only sit in its own key file, and
+//! that file must be mode 0600; the controller keeps hashes of tokens and
+//! its vault is encrypted.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,29 @@ pub fn from_file(label: &str, path: &Path) -> Option<Secret> {
         value,
         homes: vec![path.to_path_buf()],
     })
+}
+
+/// Saves the admin API's answers about everything the run made (enclaves,
+/// members, topologies, policies, the audit log) into `api-responses.txt`
+/// in the run's directory, so [`scan`] searches them too. Returns how many
+/// answers were saved.
+///
+/// # Errors
+/// When the controller does not answer.
+pub async fn save_api_responses(run: &Running) -> anyhow::Result<usize> {
+    let mut paths = vec!["/api/v1/enclaves".to_owned(), "/api/v1/audit".to_owned()];
+    for e in run.admin.enclaves().await? {
+        for tail in ["", "/members", "/topology", "/policy"] {
+            paths.push(format!("/api/v1/enclaves/{}{tail}", e.name));
+        }
+    }
+    let mut out = String::new();
+    for p in &paths {
+        let (status, body) = run.admin.get_raw(p).await?;
+        out.push_str(&format!("GET {p} -> {status}\n{body}\n\n"));
+    }
+    std::fs::write(run.lab.dir.join("api-responses.txt"), out)?;
+    Ok(paths.len())
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
