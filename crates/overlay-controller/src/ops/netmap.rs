@@ -52,6 +52,12 @@ pub async fn wait(
     let mut rx = ctl.hub.subscribe(member);
     ctl.metrics.waiters.inc();
     let _gauge = WaiterGauge(ctl);
+    // The member authenticated against storage, so if this replica's model
+    // does not know it yet, the model lags (a join through another replica
+    // a moment ago): catch up before calling it gone.
+    if matches!(check(ctl, member, since), Now::Gone) {
+        ctl.replay().await?;
+    }
     loop {
         match check(ctl, member, since) {
             Now::Newer(n) => match ctl.hub.hold(member, since) {

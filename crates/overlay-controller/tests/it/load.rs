@@ -299,7 +299,12 @@ async fn a_thousand_long_polls_under_churn_keep_memory_flat_and_converge() -> Re
         if let Some(name) = oldest {
             match remove_slots.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    let (c, tally, lat) = (admin.clone(), tally.clone(), lat_remove.clone());
+                    let (c, tally, lat, joined) = (
+                        admin.clone(),
+                        tally.clone(),
+                        lat_remove.clone(),
+                        joined.clone(),
+                    );
                     changes.spawn(async move {
                         let _p = permit;
                         let t1 = Instant::now();
@@ -310,7 +315,12 @@ async fn a_thousand_long_polls_under_churn_keep_memory_flat_and_converge() -> Re
                                     l.push(t1.elapsed());
                                 }
                             }
-                            Ok(_) => {}
+                            // Refused as overload: it stays to be removed later.
+                            Ok(_) => {
+                                if let Ok(mut j) = joined.lock() {
+                                    j.push_back(name);
+                                }
+                            }
                             Err(e) => tally.error(format!("remove: {e:#}")),
                         }
                     });
