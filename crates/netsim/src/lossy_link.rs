@@ -1,6 +1,6 @@
 //! The fault scenario "10 % loss and 50 ms delay on the underlay": two
 //! members of a fresh enclave, each on its own host, whose WireGuard
-//! datagrams cross an [`impair::Relay`] that drops 10 % of what travels
+//! datagrams cross an [`crate::impair::Relay`] that drops 10 % of what travels
 //! from the first to the second and delays it by 50 ms (what
 //! `tc qdisc add dev eth0 root netem loss 10% delay 50ms` on the first
 //! host's underlay interface would do). Checked: the handshakes complete
