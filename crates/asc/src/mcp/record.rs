@@ -51,8 +51,6 @@ impl McpLog {
             body: body.to_string().into(),
             detail,
         };
-        self.log.append(r).await.map(|_| ()).inspect_err(|e| {
-            tracing::error!(error = %e, "session log write failed");
-        })
+        self.log.append(r).await.map(|_| ())
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::config::{Config, Source};
 use crate::proxy::state::load_policy;
-use crate::session_log::SessionLog;
+use crate::session_log::{Appending, SessionLog};
 
 use super::conversation::{ClientStep, Conversation};
 use super::gate::Gate;
@@ -124,7 +124,9 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
     let (program, args) = command
         .split_first()
         .context("no server command given after --")?;
-    let log = SessionLog::open(&config.log_database).await?;
+    // One conversation appends one record at a time: commit on this
+    // thread instead of handing each record to a writer thread.
+    let log = SessionLog::open_with(&config.log_database, Appending::Inline).await?;
     let pins = Pins::open(log.pool().clone()).await?;
     let conv = Arc::new(Mutex::new(Conversation::new(
         Gate::new(server, rules, pins, active.inspector.clone()),

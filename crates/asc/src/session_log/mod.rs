@@ -2,12 +2,17 @@
 //! (redacted where policy redacted), decision, findings, tool calls, usage
 //! and timings, in SQLite, each record hash-chained to the one before.
 //!
-//! One writer task appends in batches (one transaction per batch), so a
-//! record is either whole or absent; a request record is committed before
-//! the request is forwarded.
+//! Records are committed by [`append::Appender`], either on a writer
+//! thread that takes concurrent appends in batches (`asc serve`) or on the
+//! caller's own thread (`asc mcp-stdio`, one conversation); one transaction
+//! per batch, so a record is either whole or absent. A request record is
+//! committed before the request is forwarded.
+
+mod append;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
@@ -87,9 +92,12 @@ pub enum LogError {
     /// The database failed.
     #[error("session log database: {0}")]
     Db(#[from] sqlx::Error),
-    /// The writer task is gone (shutting down).
+    /// The writer is gone (shutting down).
     #[error("session log writer stopped")]
     Closed,
+    /// A record could not be committed.
+    #[error("session log write: {0}")]
+    Write(String),
     /// Setting the file mode failed.
     #[error("session log file: {0}")]
     Io(#[from] std::io::Error),
@@ -97,11 +105,27 @@ pub enum LogError {
 
 type Job = (Record, oneshot::Sender<Result<i64, String>>);
 
+/// Where appends are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appending {
+    /// On a writer thread that commits concurrent appends in batches.
+    Batched,
+    /// On the appending task's own thread: no hand-off per record, for a
+    /// process that appends one record at a time.
+    Inline,
+}
+
+#[derive(Clone)]
+enum Writer {
+    Thread(mpsc::Sender<Job>),
+    Inline(Arc<Mutex<append::Appender>>),
+}
+
 /// The log.
 #[derive(Clone)]
 pub struct SessionLog {
     pool: SqlitePool,
-    tx: mpsc::Sender<Job>,
+    writer: Writer,
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
@@ -206,129 +230,24 @@ fn row_to_stored(row: &sqlx::sqlite::SqliteRow) -> Result<(Stored, String), sqlx
     ))
 }
 
-const COLUMNS: &str =
-    "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, provider, operation, model, decision, body, detail, prev, hash) VALUES ";
-const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// The insert statement for `n` rows (n a power of two up to 64).
-fn insert_sql(n: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        (0..=6)
-            .map(|k| {
-                let rows = vec![ROW; 1 << k].join(",");
-                format!("{COLUMNS}{rows}")
-            })
-            .collect()
-    });
-    &all[n.trailing_zeros() as usize]
-}
-
-/// The newest record's position and hash (the genesis before any).
-async fn chain_head(pool: &SqlitePool) -> Result<(i64, String), sqlx::Error> {
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(pool)
-            .await?;
-    Ok(last.unwrap_or((0, GENESIS.to_owned())))
-}
-
-/// Appends `jobs` in one multi-row insert and one transaction. Another
-/// process may append to the same file (`asc serve` and `asc mcp-stdio`
-/// share it): when the insert fails because the chain moved on, the batch
-/// is chained again onto the new head and retried.
-async fn write_batch(pool: &SqlitePool, last: &mut (i64, String), jobs: Vec<Job>) {
-    let mut result = try_batch(pool, last, &jobs).await;
-    for _ in 0..3 {
-        let Err(_) = &result else { break };
-        match chain_head(pool).await {
-            Ok(head) if head != *last => {
-                *last = head;
-                result = try_batch(pool, last, &jobs).await;
-            }
-            _ => break,
-        }
-    }
-    match result {
-        Ok(seqs) => {
-            for ((_, reply), seq) in jobs.into_iter().zip(seqs) {
-                let _ = reply.send(Ok(seq));
+/// The writer thread: commits whatever appends are waiting (up to 512) in
+/// one transaction, until every sender is gone.
+fn write_batches(mut appender: append::Appender, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < 512 {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, "session log write failed");
-            for (_, reply) in jobs {
-                let _ = reply.send(Err(e.to_string()));
-            }
+        let result = appender
+            .append(jobs.iter().map(|(r, _)| r))
+            .map_err(|e| e.to_string());
+        for (i, (_, reply)) in jobs.into_iter().enumerate() {
+            let _ = reply.send(result.as_ref().map(|seqs| seqs[i]).map_err(Clone::clone));
         }
     }
-}
-
-/// One attempt of [`write_batch`]: on success `last` moves to the new head
-/// and the records' positions are returned.
-async fn try_batch(
-    pool: &SqlitePool,
-    last: &mut (i64, String),
-    jobs: &[Job],
-) -> Result<Vec<i64>, sqlx::Error> {
-    let (mut seq, mut prev) = last.clone();
-    let mut rows = Vec::with_capacity(jobs.len());
-    for (r, _) in jobs {
-        seq += 1;
-        let detail = r.detail.to_string();
-        let hash = chain_hash(&prev, seq, r, &detail);
-        rows.push((
-            seq,
-            detail,
-            std::mem::replace(&mut prev, hash.clone()),
-            hash,
-        ));
-    }
-    // Rows go in chunks of power-of-two sizes, so at most a handful of
-    // distinct statements exist (each prepared once per connection).
-    let mut chunks = vec![];
-    let mut done = 0;
-    while done < jobs.len() {
-        let n = 1 << (usize::BITS - 1 - (jobs.len() - done).leading_zeros()).min(6);
-        chunks.push((done, n));
-        done += n;
-    }
-    let statement = |(done, n): (usize, usize)| {
-        let mut q = sqlx::query(insert_sql(n));
-        for ((r, _), (seq, detail, prev_hash, hash)) in
-            jobs[done..done + n].iter().zip(&rows[done..done + n])
-        {
-            q = q
-                .bind(*seq)
-                .bind(&r.exchange)
-                .bind(r.kind.as_str())
-                .bind(r.at_ms)
-                .bind(&r.agent)
-                .bind(&r.enclave)
-                .bind(&r.provider)
-                .bind(&r.operation)
-                .bind(&r.model)
-                .bind(&r.decision)
-                .bind(String::from_utf8_lossy(&r.body))
-                .bind(detail)
-                .bind(prev_hash)
-                .bind(hash);
-        }
-        q
-    };
-    if let [one] = chunks[..] {
-        // One statement is atomic by itself: no BEGIN and COMMIT round
-        // trips to the database thread.
-        statement(one).execute(pool).await?;
-    } else {
-        let mut tx = pool.begin().await?;
-        for c in chunks {
-            statement(c).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    }
-    *last = (seq, prev);
-    Ok(rows.into_iter().map(|(seq, ..)| seq).collect())
 }
 
 impl Record {
@@ -339,11 +258,21 @@ impl Record {
 }
 
 impl SessionLog {
-    /// Opens (creating, mode 0600) the log at `path` and starts its writer.
+    /// Opens (creating, mode 0600) the log at `path` with a batching
+    /// writer thread.
     ///
     /// # Errors
     /// [`LogError`] when the database cannot be opened.
     pub async fn open(path: &Path) -> Result<Self, LogError> {
+        Self::open_with(path, Appending::Batched).await
+    }
+
+    /// Opens (creating, mode 0600) the log at `path`, committing as
+    /// `appending` says.
+    ///
+    /// # Errors
+    /// [`LogError`] when the database cannot be opened.
+    pub async fn open_with(path: &Path, appending: Appending) -> Result<Self, LogError> {
         use std::os::unix::fs::PermissionsExt;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -359,7 +288,7 @@ impl SessionLog {
         for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(stmt).execute(&pool).await?;
         }
-        let mut last = chain_head(&pool).await?;
+        let appender = append::Appender::open(path).map_err(|e| LogError::Write(e.to_string()))?;
         let ckpt_pool = pool.clone();
         tokio::spawn(async move {
             loop {
@@ -375,21 +304,17 @@ impl SessionLog {
                 }
             }
         });
-        let (tx, mut rx) = mpsc::channel::<Job>(4096);
-        let writer_pool = pool.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut jobs = vec![first];
-                while jobs.len() < 512 {
-                    match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
-                        Err(_) => break,
-                    }
-                }
-                write_batch(&writer_pool, &mut last, jobs).await;
+        let writer = match appending {
+            Appending::Inline => Writer::Inline(Arc::new(Mutex::new(appender))),
+            Appending::Batched => {
+                let (tx, rx) = mpsc::channel::<Job>(4096);
+                std::thread::Builder::new()
+                    .name("session-log".into())
+                    .spawn(move || write_batches(appender, rx))?;
+                Writer::Thread(tx)
             }
-        });
-        Ok(Self { pool, tx })
+        };
+        Ok(Self { pool, writer })
     }
 
     /// Opens an existing log for reading (`asc log …`).
@@ -406,11 +331,23 @@ impl SessionLog {
     /// [`LogError`] when it could not be written: the caller must not
     /// forward what it could not log.
     pub async fn append(&self, r: Record) -> Result<i64, LogError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send((r, tx)).await.map_err(|_| LogError::Closed)?;
-        rx.await
-            .map_err(|_| LogError::Closed)?
-            .map_err(|e| LogError::Db(sqlx::Error::Protocol(e)))
+        let result = match &self.writer {
+            Writer::Inline(appender) => appender
+                .lock()
+                .map_err(|_| LogError::Closed)?
+                .append([&r])
+                .map(|seqs| seqs[0])
+                .map_err(|e| e.to_string()),
+            Writer::Thread(tx) => {
+                let (reply, rx) = oneshot::channel();
+                tx.send((r, reply)).await.map_err(|_| LogError::Closed)?;
+                rx.await.map_err(|_| LogError::Closed)?
+            }
+        };
+        result.map_err(|e| {
+            tracing::error!(error = %e, "session log write failed");
+            LogError::Write(e)
+        })
     }
 
     /// The pool, for queries.
@@ -515,14 +452,46 @@ mod tests {
     async fn two_writers_on_one_file_keep_one_chain() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("log.db");
+        // `asc serve` (batched) and `asc mcp-stdio` (inline) on one file.
         let a = SessionLog::open(&path).await.expect("open a");
-        let b = SessionLog::open(&path).await.expect("open b");
+        let b = SessionLog::open_with(&path, Appending::Inline)
+            .await
+            .expect("open b");
         for i in 0..20 {
             let w = if i % 3 == 0 { &a } else { &b };
             w.append(rec(i)).await.expect("append");
         }
         let v = verify(a.pool()).await.expect("verify");
         assert_eq!((v.records, v.broken_at), (20, None), "{v:?}");
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_committed_is_an_error_in_both_modes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.db");
+        for appending in [Appending::Batched, Appending::Inline] {
+            let log = SessionLog::open_with(&path, appending).await.expect("open");
+            log.append(rec(1)).await.expect("append");
+            // A trigger that refuses every insert stands in for a full disk.
+            sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+                .execute(log.pool())
+                .await
+                .expect("trigger");
+            let err = log.append(rec(2)).await.expect_err("must fail");
+            assert!(err.to_string().contains("disk full"), "{err}");
+            sqlx::query("DROP TRIGGER refuse")
+                .execute(log.pool())
+                .await
+                .expect("drop trigger");
+            // Nothing half-written; the writer goes on after the failure.
+            log.append(rec(3)).await.expect("append after failure");
+            let v = verify(log.pool()).await.expect("verify");
+            assert_eq!(v.broken_at, None, "{appending:?}");
+        }
+        let v = verify(&SessionLog::open_read(&path).await.expect("read"))
+            .await
+            .expect("verify");
+        assert_eq!(v.records, 4);
     }
 
     #[tokio::test]

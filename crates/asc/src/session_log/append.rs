@@ -1,0 +1,114 @@
+//! Appending to the session log: one synchronous SQLite connection that
+//! chains a batch of records onto the newest one and commits them in one
+//! immediate transaction.
+//!
+//! The head is read inside the transaction, so another process appending
+//! to the same file (`asc serve` and `asc mcp-stdio` share it) is simply
+//! chained after: the write lock orders the two.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{chain_hash, Record, GENESIS};
+
+const INSERT: &str = "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, \
+    provider, operation, model, decision, body, detail, prev, hash) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+const HEAD: &str = "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1";
+
+/// The appending connection.
+pub struct Appender {
+    conn: Connection,
+}
+
+/// Runs a pragma that may or may not answer with a row.
+fn pragma(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.query_row(sql, [], |_| Ok(())).optional().map(|_| ())
+}
+
+impl Appender {
+    /// Opens the existing log database at `path` (its schema already made)
+    /// for appending.
+    ///
+    /// # Errors
+    /// When SQLite cannot open it.
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        pragma(&conn, "PRAGMA journal_mode = WAL")?;
+        pragma(&conn, "PRAGMA synchronous = NORMAL")?;
+        // Checkpoints run from their own task, not inside a commit that
+        // requests wait for.
+        pragma(&conn, "PRAGMA wal_autocheckpoint = 0")?;
+        Ok(Self { conn })
+    }
+
+    /// Chains `records` after the newest record and commits them together;
+    /// returns their positions. Nothing is written when it fails.
+    ///
+    /// # Errors
+    /// When SQLite fails (the transaction is rolled back).
+    pub fn append<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> rusqlite::Result<Vec<i64>> {
+        // Cached statements throughout: parsing BEGIN, COMMIT and the head
+        // query on every append cost more than the inserts.
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let result = self.insert(records).and_then(|seqs| {
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(seqs)
+        });
+        if result.is_err() && !self.conn.is_autocommit() {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "session log rollback failed");
+            }
+        }
+        result
+    }
+
+    /// The inserts of [`Appender::append`], inside its transaction.
+    fn insert<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> rusqlite::Result<Vec<i64>> {
+        let head: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(HEAD)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
+        let mut seqs = vec![];
+        let mut insert = self.conn.prepare_cached(INSERT)?;
+        for r in records {
+            seq += 1;
+            let detail = r.detail.to_string();
+            let hash = chain_hash(&prev, seq, r, &detail);
+            insert.execute(params![
+                seq,
+                r.exchange,
+                r.kind.as_str(),
+                r.at_ms,
+                r.agent,
+                r.enclave,
+                r.provider,
+                r.operation,
+                r.model,
+                r.decision,
+                String::from_utf8_lossy(&r.body),
+                detail,
+                prev,
+                hash,
+            ])?;
+            prev = hash;
+            seqs.push(seq);
+        }
+        Ok(seqs)
+    }
+}
