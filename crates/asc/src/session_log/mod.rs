@@ -2,7 +2,7 @@
 //! (redacted where policy redacted), decision, findings, tool calls, usage
 //! and timings, in SQLite, each record hash-chained to the one before.
 //!
-//! Records are committed by [`append::Appender`], either on a writer
+//! Records are committed by one synchronous SQLite connection, either on a writer
 //! thread that takes concurrent appends in batches (`asc serve`) or on the
 //! caller's own thread (`asc mcp-stdio`, one conversation); one transaction
 //! per batch, so a record is either whole or absent. A request record is
