@@ -46,6 +46,10 @@ impl Appender {
         // Checkpoints run from their own task, not inside a commit that
         // requests wait for.
         pragma(&conn, "PRAGMA wal_autocheckpoint = 0")?;
+        pragma(
+            &conn,
+            &format!("PRAGMA journal_size_limit = {}", super::WAL_SIZE_LIMIT),
+        )?;
         Ok(Self { conn })
     }
 
