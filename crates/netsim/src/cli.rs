@@ -54,8 +54,13 @@ pub enum Command {
         json: Option<PathBuf>,
     },
     /// Remove what killed runs left behind (namespaces, links, processes
-    /// in them, subnet locks).
-    Clean,
+    /// in them, subnet locks; with --postgres also their databases).
+    Clean {
+        /// Also drop the throw-away databases (`nsim<PID>_…`) of dead
+        /// `fault --postgres` runs, through this PostgreSQL admin URL.
+        #[arg(long, env = "CORDON_NETSIM_PG", hide_env_values = true)]
+        postgres: Option<String>,
+    },
     /// Fault scenarios on a topology: a node killed and restarted, the
     /// controller stopped and restarted on its data dir, a lossy and slow
     /// underlay, and with --postgres a replica fail-over; each a pass/fail

@@ -16,26 +16,6 @@ use crate::questions::{Check, Outage};
 use crate::run::{Bins, Running, Store};
 use crate::topology::Topology;
 
-fn audit_verifies(run: &Running, db_url: &str) -> (bool, String) {
-    let bin = run.bins.controller.display().to_string();
-    let out = std::process::Command::new(&bin)
-        .args(["audit", "verify"])
-        .env("CORDON_DATABASE_URL", db_url)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => (true, String::from_utf8_lossy(&o.stdout).trim().to_owned()),
-        Ok(o) => (
-            false,
-            format!(
-                "audit verify failed: {}{}",
-                String::from_utf8_lossy(&o.stdout).trim(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-        ),
-        Err(e) => (false, format!("audit verify: {e}")),
-    }
-}
-
 /// Runs the scenario on `topo` with a throw-away database made through
 /// `admin_url`.
 ///
@@ -79,7 +59,7 @@ pub async fn run(topo: Topology, bins: Bins, admin_url: &str) -> Result<Vec<Chec
         "fail-over between two replicas on one PostgreSQL: nothing lost",
         &before,
         &after,
-        audit_verifies(&run, &db_url),
+        fault::audit_verifies(&run, Some(&db_url)),
     ));
 
     let removed =

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use netsim::asc_demo::{self, Faults};
 use netsim::cli::{Cli, Command, Demo};
+use netsim::pg;
 use netsim::questions::Check;
 use netsim::run::{Bins, Running};
 use netsim::topology::Topology;
@@ -25,8 +26,11 @@ async fn main() -> ExitCode {
     cli.log.init();
     let work = async {
         match cli.command {
-            Command::Clean => {
-                let removed = lab::clean();
+            Command::Clean { postgres } => {
+                let mut removed = lab::clean();
+                if let Some(url) = postgres {
+                    removed.extend(pg::clean(&url)?);
+                }
                 println!("removed {} leftovers", removed.len());
                 for r in removed {
                     println!("  {r}");

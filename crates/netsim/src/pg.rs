@@ -70,6 +70,43 @@ pub fn server_addr(url: &str) -> Result<SocketAddr> {
         .with_context(|| format!("{with_port} is not an IP address and port"))
 }
 
+/// Drops the databases of runs whose process is gone (`nsim<PID>_…`, as
+/// [`crate::run`] names them) through `admin_url`; returns what it dropped.
+///
+/// # Errors
+/// When `psql` cannot list the databases.
+pub fn clean(admin_url: &str) -> Result<Vec<String>> {
+    let names = command(
+        "psql",
+        &[
+            admin_url,
+            "-tAc",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'nsim%'",
+        ],
+    )
+    .context("listing databases (is PostgreSQL running?)")?;
+    let mut dropped = vec![];
+    for name in names.lines().map(str::trim) {
+        let Some(pid) = name
+            .strip_prefix("nsim")
+            .and_then(|r| r.split_once('_'))
+            .map(|(pid, _)| pid)
+        else {
+            continue;
+        };
+        let ours = !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ours && !std::path::Path::new("/proc").join(pid).exists() {
+            drop_database(admin_url, name)?;
+            dropped.push(format!("database {name}"));
+        }
+    }
+    Ok(dropped)
+}
+
 impl PgDatabase {
     /// Creates database `name` through `admin_url`.
     ///
@@ -147,16 +184,22 @@ impl PgDatabase {
     }
 }
 
+/// Drops database `name` (a name this module made), closing its sessions.
+fn drop_database(admin_url: &str, name: &str) -> Result<()> {
+    command(
+        "psql",
+        &[
+            admin_url,
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ],
+    )
+    .map(drop)
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let _ = command(
-            "psql",
-            &[
-                &self.admin_url,
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ],
-        );
+        let _ = drop_database(&self.admin_url, &self.name);
     }
 }
 

@@ -109,14 +109,67 @@ fn a_real_key_in_the_sandbox_fails_question_3() {
     assert_left_nothing(pid);
 }
 
+/// The PostgreSQL role CI creates (may create databases).
+fn pg_admin_url() -> String {
+    std::env::var("CORDON_TEST_PG")
+        .unwrap_or_else(|_| "postgres://cordon:cordon@127.0.0.1:5432/postgres".into())
+}
+
+/// Runs one SQL statement through `psql` at `url`; its output.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-tAc", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// How many databases start with `prefix`.
+fn databases_like(url: &str, prefix: &str) -> usize {
+    psql(
+        url,
+        &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{prefix}%'"),
+    )
+    .parse()
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A killed `fault --postgres` run leaves its database; `netsim clean
+/// --postgres` drops it and keeps a live run's.
+#[test]
+fn clean_drops_the_databases_of_dead_runs_only() {
+    let pg = pg_admin_url();
+    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4_194_304);
+    let dead = format!("nsim{}_7", pid_max + 1);
+    let live = format!("nsim{}_7", std::process::id());
+    for db in [&dead, &live] {
+        psql(&pg, &format!("DROP DATABASE IF EXISTS {db}"));
+        psql(&pg, &format!("CREATE DATABASE {db}"));
+    }
+    let (code, out, err, _) = netsim(&["clean", "--postgres", &pg]);
+    let live_left = databases_like(&pg, &live);
+    psql(&pg, &format!("DROP DATABASE IF EXISTS {live}"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&format!("database {dead}")), "{out}");
+    assert_eq!(databases_like(&pg, &dead), 0, "{out}");
+    assert_eq!(live_left, 1, "a live run's database was dropped: {out}");
+}
+
 /// The fault scenarios of `docs/RELIABILITY.md`, with the full 60 s
 /// controller outage, the lossy underlay and the PostgreSQL fail-over.
 #[test]
 fn fault_scenarios_hold_on_the_demo_topology() {
     let json = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
     let path = json.path().to_string_lossy().into_owned();
-    let pg = std::env::var("CORDON_TEST_PG")
-        .unwrap_or_else(|_| "postgres://cordon:cordon@127.0.0.1:5432/postgres".into());
+    let pg = pg_admin_url();
     let (code, out, err, pid) = netsim(&["fault", DEMO, "--postgres", &pg, "--json", &path]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("faults: 10 scenarios, 0 failed"), "{out}");
@@ -133,15 +186,7 @@ fn fault_scenarios_hold_on_the_demo_topology() {
             .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(checks.as_array().map(Vec::len), Some(10));
     // The run's throw-away database is gone too.
-    let left = Command::new("psql")
-        .args([
-            pg.as_str(),
-            "-tAc",
-            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE 'nsim{pid}%'"),
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("psql: {e}"));
-    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
+    assert_eq!(databases_like(&pg, &format!("nsim{pid}_")), 0);
     assert!(checks
         .as_array()
         .is_some_and(|a| a.iter().all(|c| c["pass"] == true)));
