@@ -21,6 +21,10 @@ use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+#[path = "../tests/support/api_call.rs"]
+mod api_call;
+use api_call::{call, pct};
+
 const BIN: &str = env!("CARGO_BIN_EXE_overlay-controller");
 const MEMBERS: usize = 10_000;
 const CHANGES: usize = 200;
@@ -44,29 +48,6 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
     Ok(ticks / 100.0)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn call(
-    c: &Client,
-    m: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<(StatusCode, Value)> {
-    let (s, b) = c
-        .send(m, path, body.map(|b| serde_json::to_vec(&b)).transpose()?)
-        .await?;
-    Ok((
-        s,
-        if b.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&b)?
-        },
-    ))
 }
 
 fn key() -> String {

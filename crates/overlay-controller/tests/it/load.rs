@@ -22,6 +22,10 @@ use tokio::sync::{watch, Semaphore};
 use crate::cli::serve;
 use crate::common::random_key;
 
+#[path = "../support/api_call.rs"]
+mod api_call;
+use api_call::{call, pct};
+
 /// Long-polling members.
 const POLLERS: usize = 1_000;
 /// A join and a removal this often.
@@ -52,30 +56,6 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .nth(1)
         .context("VmRSS value")?
         .parse()?)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn call(
-    c: &Client,
-    m: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<(StatusCode, Value)> {
-    let (s, b) = c
-        .send(m, path, body.map(|b| serde_json::to_vec(&b)).transpose()?)
-        .await?;
-    let v = if b.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&b).unwrap_or(Value::Null)
-    };
-    Ok((s, v))
 }
 
 /// What went wrong, and how often the documented overload answer came.
