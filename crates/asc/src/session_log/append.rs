@@ -7,6 +7,8 @@
 //! chained after: the write lock orders the two.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -22,6 +24,9 @@ const HEAD: &str = "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1";
 /// The appending connection.
 pub struct Appender {
     conn: Connection,
+    /// Raised by the background checkpoint when it could not copy the
+    /// whole WAL (see [`super::checkpoint`]).
+    catch_up: Arc<AtomicBool>,
 }
 
 /// Runs a pragma that may or may not answer with a row.
@@ -31,11 +36,11 @@ fn pragma(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 impl Appender {
     /// Opens the existing log database at `path` (its schema already made)
-    /// for appending.
+    /// for appending; `catch_up` is raised when a checkpoint needs it.
     ///
     /// # Errors
     /// When SQLite cannot open it.
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+    pub fn open(path: &Path, catch_up: Arc<AtomicBool>) -> rusqlite::Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -48,9 +53,25 @@ impl Appender {
         pragma(&conn, "PRAGMA wal_autocheckpoint = 0")?;
         pragma(
             &conn,
-            &format!("PRAGMA journal_size_limit = {}", super::WAL_SIZE_LIMIT),
+            &format!(
+                "PRAGMA journal_size_limit = {}",
+                super::checkpoint::WAL_SIZE_LIMIT
+            ),
         )?;
-        Ok(Self { conn })
+        Ok(Self { conn, catch_up })
+    }
+
+    /// When the background checkpoint asked for it, copies what it left
+    /// (the frames appended while it ran) with a PASSIVE checkpoint on this
+    /// connection, so the next append starts the WAL over. Called after a
+    /// commit; a failure is logged only (the records are committed).
+    pub fn catch_up(&self) {
+        if !self.catch_up.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = pragma(&self.conn, "PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "session log checkpoint failed");
+        }
     }
 
     /// Chains `records` after the newest record and commits them together;

@@ -9,9 +9,11 @@
 //! committed before the request is forwarded.
 
 mod append;
+mod checkpoint;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -172,39 +174,6 @@ pub fn chain_hash(prev: &str, seq: i64, r: &Record, detail: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// How often the WAL is folded into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// WAL frames (pages) past which a checkpoint restarts the WAL: 1 GiB
-/// at 4 KiB pages. A safety valve against filling the disk under load
-/// that never pauses, set high because the restart holds appends while it
-/// copies and syncs (at 64 MiB it took the ASC bench's p99 at 2,000 req/s
-/// from 45 ms to 382 ms).
-const WAL_RESTART_FRAMES: i64 = 262_144;
-
-/// The WAL's size once it is restarted (SQLite truncates it to this), so
-/// a burst does not leave a large WAL file behind.
-const WAL_SIZE_LIMIT: &str = "67108864";
-
-/// Folds the WAL into the database without holding up appends. Under a
-/// steady stream of appends a passive checkpoint never finds the whole
-/// WAL copied (frames arrive while it runs), so SQLite never starts the
-/// WAL over and it grows without end; past `restart_frames` a RESTART
-/// checkpoint holds appends for the moment it takes to copy what is left,
-/// and the next append starts the WAL from the beginning.
-async fn checkpoint(pool: &SqlitePool, restart_frames: i64) -> Result<(), sqlx::Error> {
-    let (_busy, frames, _copied): (i64, i64, i64) =
-        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(pool)
-            .await?;
-    if frames > restart_frames {
-        sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-            .execute(pool)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -216,7 +185,7 @@ async fn open_pool(path: &Path, create: bool) -> Result<SqlitePool, LogError> {
         // Checkpoints run from their own task (below), not inside a commit
         // that requests wait for.
         .pragma("wal_autocheckpoint", "0")
-        .pragma("journal_size_limit", WAL_SIZE_LIMIT)
+        .pragma("journal_size_limit", checkpoint::WAL_SIZE_LIMIT)
         .busy_timeout(std::time::Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
@@ -278,6 +247,7 @@ fn write_batches(mut appender: append::Appender, mut rx: mpsc::Receiver<Job>) {
         for (i, (_, reply)) in jobs.into_iter().enumerate() {
             let _ = reply.send(result.as_ref().map(|seqs| seqs[i]).map_err(Clone::clone));
         }
+        appender.catch_up();
     }
 }
 
@@ -319,19 +289,10 @@ impl SessionLog {
         for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(stmt).execute(&pool).await?;
         }
-        let appender = append::Appender::open(path).map_err(|e| LogError::Write(e.to_string()))?;
-        let ckpt_pool = pool.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(CHECKPOINT_EVERY).await;
-                if ckpt_pool.is_closed() {
-                    break;
-                }
-                if let Err(e) = checkpoint(&ckpt_pool, WAL_RESTART_FRAMES).await {
-                    tracing::warn!(error = %e, "session log checkpoint failed");
-                }
-            }
-        });
+        let catch_up = Arc::new(AtomicBool::new(false));
+        let appender = append::Appender::open(path, catch_up.clone())
+            .map_err(|e| LogError::Write(e.to_string()))?;
+        checkpoint::spawn(pool.clone(), catch_up);
         let writer = match appending {
             Appending::Inline => Writer::Inline(Arc::new(Mutex::new(appender))),
             Appending::Batched => {
@@ -360,12 +321,15 @@ impl SessionLog {
     /// forward what it could not log.
     pub async fn append(&self, r: Record) -> Result<i64, LogError> {
         let result = match &self.writer {
-            Writer::Inline(appender) => appender
-                .lock()
-                .map_err(|_| LogError::Closed)?
-                .append([&r])
-                .map(|seqs| seqs[0])
-                .map_err(|e| e.to_string()),
+            Writer::Inline(appender) => {
+                let mut appender = appender.lock().map_err(|_| LogError::Closed)?;
+                let result = appender
+                    .append([&r])
+                    .map(|seqs| seqs[0])
+                    .map_err(|e| e.to_string());
+                appender.catch_up();
+                result
+            }
             Writer::Thread(tx) => {
                 let (reply, rx) = oneshot::channel();
                 tx.send((r, reply)).await.map_err(|_| LogError::Closed)?;
@@ -460,7 +424,7 @@ pub async fn verify(pool: &SqlitePool) -> Result<Verification, LogError> {
 mod tests {
     use super::*;
 
-    fn rec(i: usize) -> Record {
+    pub(super) fn rec(i: usize) -> Record {
         Record {
             exchange: format!("x{i}"),
             kind: RecordKind::Request,
@@ -520,44 +484,6 @@ mod tests {
             .await
             .expect("verify");
         assert_eq!(v.records, 4);
-    }
-
-    /// Without the RESTART, appends that never stop (one every ~0.2 ms,
-    /// like a busy gateway's) keep every passive checkpoint from finishing
-    /// and the WAL grows by two pages a record.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_stays_bounded_under_appends_that_never_stop() {
-        const RECORDS: usize = 4_000;
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("log.db");
-        let log = SessionLog::open_with(&path, Appending::Inline)
-            .await
-            .expect("open");
-        let writer = {
-            let log = log.clone();
-            tokio::spawn(async move {
-                for i in 0..RECORDS {
-                    log.append(rec(i)).await.expect("append");
-                    std::thread::sleep(std::time::Duration::from_micros(200));
-                }
-            })
-        };
-        let wal = dir.path().join("log.db-wal");
-        let mut largest = 0;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !writer.is_finished() && std::time::Instant::now() < deadline {
-            checkpoint(log.pool(), 64).await.expect("checkpoint");
-            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        writer.await.expect("writer");
-        let v = verify(log.pool()).await.expect("verify");
-        assert_eq!((v.records, v.broken_at), (RECORDS as i64, None));
-        // Unbounded, the WAL would pass 4,000 x 2 x 4 KiB = 32 MiB.
-        assert!(
-            largest > 0 && largest < 8 << 20,
-            "WAL reached {largest} bytes"
-        );
     }
 
     #[tokio::test]
