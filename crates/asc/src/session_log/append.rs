@@ -24,8 +24,8 @@ const HEAD: &str = "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1";
 /// The appending connection.
 pub struct Appender {
     conn: Connection,
-    /// Raised by the background checkpoint when it could not copy the
-    /// whole WAL (see [`super::checkpoint`]).
+    /// Raised by the background checkpoint when the WAL has grown past
+    /// its catch-up size (see [`super::checkpoint`]).
     catch_up: Arc<AtomicBool>,
 }
 
@@ -62,8 +62,8 @@ impl Appender {
     }
 
     /// When the background checkpoint asked for it, copies what it left
-    /// (the frames appended while it ran) with a PASSIVE checkpoint on this
-    /// connection, so the next append starts the WAL over. Called after a
+    /// (the frames appended since it began) with a PASSIVE checkpoint on
+    /// this connection, so the next append starts the WAL over. Called after a
     /// commit; a failure is logged only (the records are committed).
     pub fn catch_up(&self) {
         if !self.catch_up.swap(false, Ordering::AcqRel) {
