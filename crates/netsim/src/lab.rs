@@ -403,18 +403,24 @@ fn release_locks(stale: impl Fn(&str) -> bool) -> Vec<String> {
     removed
 }
 
+/// Whether `pid` (the digits after a run's `nsim` prefix) names a process
+/// that is gone: the run it belonged to left whatever carries it.
+pub fn is_dead_pid(pid: &str) -> bool {
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && !Path::new("/proc").join(pid).exists()
+}
+
 /// `netsim clean`: removes what runs that no longer exist left behind
 /// (namespaces, links, processes inside them, subnet locks, run dirs).
 /// Returns what was removed.
 pub fn clean() -> Vec<String> {
-    let alive = |pid: &str| Path::new("/proc").join(pid).exists();
     let mut prefixes: Vec<String> = list_namespaces()
         .into_iter()
         .filter_map(|ns| {
             let rest = ns.strip_prefix(PREFIX)?;
             let pid = rest.split('-').next()?;
-            (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !alive(pid))
-                .then(|| format!("{PREFIX}{pid}"))
+            is_dead_pid(pid).then(|| format!("{PREFIX}{pid}"))
         })
         .collect();
     prefixes.sort();
@@ -424,7 +430,7 @@ pub fn clean() -> Vec<String> {
         remove_run_and_files(p);
         removed.push(format!("run {p}"));
     }
-    removed.extend(release_locks(|pid| !alive(pid)));
+    removed.extend(release_locks(|pid| !Path::new("/proc").join(pid).exists()));
     removed
 }
 

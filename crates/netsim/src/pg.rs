@@ -94,12 +94,10 @@ pub fn clean(admin_url: &str) -> Result<Vec<String>> {
         else {
             continue;
         };
-        let ours = !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if ours && !std::path::Path::new("/proc").join(pid).exists() {
+        let plain = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if plain && crate::lab::is_dead_pid(pid) {
             drop_database(admin_url, name)?;
             dropped.push(format!("database {name}"));
         }

@@ -6,14 +6,12 @@
 //! to the same file (`asc serve` and `asc mcp-stdio` share it) is simply
 //! chained after: the write lock orders the two.
 
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-
-use super::{chain_hash, Record, GENESIS};
+use super::{chain_hash, Record, BUSY_TIMEOUT, CONNECTION_PRAGMAS, GENESIS};
 
 const INSERT: &str = "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, \
     provider, operation, model, decision, body, detail, prev, hash) \
@@ -45,26 +43,18 @@ impl Appender {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        pragma(&conn, "PRAGMA journal_mode = WAL")?;
-        pragma(&conn, "PRAGMA synchronous = NORMAL")?;
-        // Checkpoints run from their own task, not inside a commit that
-        // requests wait for.
-        pragma(&conn, "PRAGMA wal_autocheckpoint = 0")?;
-        pragma(
-            &conn,
-            &format!(
-                "PRAGMA journal_size_limit = {}",
-                super::checkpoint::WAL_SIZE_LIMIT
-            ),
-        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        for (key, value) in CONNECTION_PRAGMAS {
+            pragma(&conn, &format!("PRAGMA {key} = {value}"))?;
+        }
         Ok(Self { conn, catch_up })
     }
 
     /// When the background checkpoint asked for it, copies what it left
     /// (the frames appended since it began) with a PASSIVE checkpoint on
-    /// this connection, so the next append starts the WAL over. Called after a
-    /// commit; a failure is logged only (the records are committed).
+    /// this connection, so the next append starts the WAL over. Called
+    /// after a commit; a failure is logged only (the records are
+    /// committed).
     pub fn catch_up(&self) {
         if !self.catch_up.swap(false, Ordering::AcqRel) {
             return;

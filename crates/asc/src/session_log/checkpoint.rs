@@ -8,10 +8,10 @@
 //! transaction begins on a wholly copied WAL, so the WAL would grow
 //! without end (measured: 37 MB after 4,000 records, never reused). Past
 //! [`CATCH_UP_FRAMES`] the task asks the appender to catch up: right after
-//! its next commit the
-//! appender runs a PASSIVE checkpoint on its own connection, which copies
-//! the few frames that came in meanwhile with no append of this process in
-//! between; the next append then starts the WAL from the beginning. A
+//! its next commit the appender runs a PASSIVE checkpoint on its own
+//! connection, which copies the few frames that came in meanwhile with no
+//! append of this process in between; the next append then starts the WAL
+//! from the beginning. A
 //! RESTART checkpoint, which holds appends while it runs, is left as a
 //! safety valve for a WAL past [`WAL_RESTART_FRAMES`].
 

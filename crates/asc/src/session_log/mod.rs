@@ -2,11 +2,11 @@
 //! (redacted where policy redacted), decision, findings, tool calls, usage
 //! and timings, in SQLite, each record hash-chained to the one before.
 //!
-//! Records are committed by one synchronous SQLite connection, either on a writer
-//! thread that takes concurrent appends in batches (`asc serve`) or on the
-//! caller's own thread (`asc mcp-stdio`, one conversation); one transaction
-//! per batch, so a record is either whole or absent. A request record is
-//! committed before the request is forwarded.
+//! Records are committed by one synchronous SQLite connection, either on
+//! a writer thread that takes concurrent appends in batches (`asc serve`)
+//! or on the caller's own thread (`asc mcp-stdio`, one conversation); one
+//! transaction per batch, so a record is either whole or absent. A request
+//! record is committed before the request is forwarded.
 
 mod append;
 mod checkpoint;
@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
@@ -177,16 +175,27 @@ pub fn chain_hash(prev: &str, seq: i64, r: &Record, detail: &str) -> String {
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The settings of every connection to the log, the pool's and the
+/// appender's: WAL, commits not synced (checkpoints are), no automatic
+/// checkpoint inside a commit that requests wait for ([`checkpoint`] runs
+/// them), and the WAL trimmed when it starts over.
+const CONNECTION_PRAGMAS: [(&str, &str); 4] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("wal_autocheckpoint", "0"),
+    ("journal_size_limit", checkpoint::WAL_SIZE_LIMIT),
+];
+
+/// How long a connection waits for another one's write lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn open_pool(path: &Path, create: bool) -> Result<SqlitePool, LogError> {
-    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-        .create_if_missing(create)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        // Checkpoints run from their own task (below), not inside a commit
-        // that requests wait for.
-        .pragma("wal_autocheckpoint", "0")
-        .pragma("journal_size_limit", checkpoint::WAL_SIZE_LIMIT)
-        .busy_timeout(std::time::Duration::from_secs(10));
+    let opts = CONNECTION_PRAGMAS.iter().fold(
+        SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(create)
+            .busy_timeout(BUSY_TIMEOUT),
+        |o, (k, v)| o.pragma(*k, *v),
+    );
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         // A local file does not drop connections: no ping before each use
