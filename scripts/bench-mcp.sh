@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MCP governance cost, side by side in one run: `tools/call` latency, one
-# call at a time, straight to the server and through the gateway.
+# call at a time, straight to the server and through the gateway, the calls
+# alternating between the two paths so that drift affects both alike.
 #   1. stdio: a minimal raw JSON-RPC server (scripts/bench/mcp_echo_server.py)
 #      direct, and wrapped in `asc mcp-stdio` (policy, pins, DLP on
 #      arguments and results, request and response in the session log);
@@ -43,15 +44,12 @@ file = "policy.toml"
 database = "asc-log.db"
 CONFIG
 
-echo "== stdio: $CALLS sequential tools/call"
-server=(python3 scripts/bench/mcp_echo_server.py)
-direct=$(python3 scripts/bench/mcp_latency.py stdio "$CALLS" "${server[@]}")
-wrapped=$(RUST_LOG=warn python3 scripts/bench/mcp_latency.py stdio "$CALLS" \
-    target/release/asc mcp-stdio --config "$work/asc.toml" --server echo -- "${server[@]}")
-echo "direct   $direct"
-echo "gateway  $wrapped"
+echo "== stdio: $CALLS sequential tools/call on each path, alternating"
+server="python3 scripts/bench/mcp_echo_server.py"
+stdio=$(RUST_LOG=warn python3 scripts/bench/mcp_latency.py stdio "$CALLS" "$server" \
+    "target/release/asc mcp-stdio --config $work/asc.toml --server echo -- $server")
+echo "$stdio"
 
-echo "== streamable HTTP: $HTTP_CALLS sequential tools/call (official SDK both ends)"
 "$PY" crates/asc/tests/py/mcp_files_server.py "$mcp" >/dev/null 2>&1 &
 pids+=($!)
 RUST_LOG=warn target/release/asc serve --config "$work/asc.toml" &
@@ -59,14 +57,15 @@ pids+=($!)
 for port in "$mcp" "$rev"; do
     for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
-hdirect=$("$PY" scripts/bench/mcp_latency.py http "$HTTP_CALLS" "http://127.0.0.1:$mcp/mcp")
-hwrapped=$("$PY" scripts/bench/mcp_latency.py http "$HTTP_CALLS" "http://127.0.0.1:$rev/mcp/files")
-echo "direct   $hdirect"
-echo "gateway  $hwrapped"
+echo "== streamable HTTP: $HTTP_CALLS sequential tools/call on each path, alternating (official SDK both ends)"
+http=$("$PY" scripts/bench/mcp_latency.py http "$HTTP_CALLS" "http://127.0.0.1:$mcp/mcp" "http://127.0.0.1:$rev/mcp/files")
+echo "$http"
 
-python3 - "$direct" "$wrapped" "$hdirect" "$hwrapped" <<'PY'
+python3 - "$stdio" "$http" <<'PY'
 import json, sys
-d, w, hd, hw = (json.loads(a) for a in sys.argv[1:])
-for name, a, b in (("stdio", d, w), ("http", hd, hw)):
-    print(f"{name:5} added p50 {b['p50_us'] - a['p50_us']:8.1f} us   added p99 {b['p99_us'] - a['p99_us']:8.1f} us")
+for name, arg in zip(("stdio", "http"), sys.argv[1:]):
+    r = json.loads(arg)
+    a, b = r["direct"], r["gateway"]
+    print(f"{name:5} direct p50/p99 {a['p50_us']:8.1f} /{a['p99_us']:8.1f} us   gateway {b['p50_us']:8.1f} /{b['p99_us']:8.1f} us"
+          f"   added p50 {b['p50_us'] - a['p50_us']:7.1f} us  p99 {b['p99_us'] - a['p99_us']:7.1f} us")
 PY
