@@ -57,13 +57,7 @@ pub fn is_text(b: &[u8]) -> bool {
         return false;
     }
     // Binary shows in the first bytes: most decoded noise stops here.
-    let head = &b[..b.len().min(16)];
-    if head
-        .iter()
-        .filter(|&&c| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t'))
-        .count()
-        > 1
-    {
+    if !few_controls(b) {
         return false;
     }
     let ok = b
@@ -75,6 +69,27 @@ pub fn is_text(b: &[u8]) -> bool {
     ok * 10 >= b.len() * 9
         && std::str::from_utf8(b)
             .is_ok_and(|t| t.chars().filter(|c| !c.is_ascii()).count() * 4 <= t.len())
+}
+
+/// Whether the first bytes of a decoding may begin text: no more than
+/// [`is_text`] asks of them (few control bytes, valid UTF-8 but for a
+/// character cut off at their end), so no text it accepts is turned away.
+fn text_head(b: &[u8]) -> bool {
+    few_controls(b)
+        && match std::str::from_utf8(b) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        }
+}
+
+/// At most one control byte (other than line breaks and tabs) in the first
+/// 16: binary shows there.
+fn few_controls(b: &[u8]) -> bool {
+    b[..b.len().min(16)]
+        .iter()
+        .filter(|&&c| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t'))
+        .count()
+        <= 1
 }
 
 /// Every decoded view of `hay`, within `budget` decoded bytes in total.
@@ -118,23 +133,37 @@ fn segments(spots: (Vec<usize>, usize)) -> Vec<(usize, usize)> {
     out
 }
 
-/// Byte classes: base64/base64url alphabet, hex digit.
+/// Byte classes: base64/base64url alphabet, hex digit, and what kinds of
+/// characters a base64 run mixes.
 const B64: u8 = 1;
 const HEX: u8 = 2;
+const UPPER: u8 = 4;
+const LOWER: u8 = 8;
+const DIGIT: u8 = 16;
+/// `-` and `_`: base64url only.
+const URL_ONLY: u8 = 32;
+/// `+` and `/`: standard base64 only.
+const STD_ONLY: u8 = 64;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        if c.is_ascii_alphanumeric()
-            || c == b'+'
-            || c == b'/'
-            || c == b'-'
-            || c == b'_'
-            || c == b'='
-        {
-            t[i] |= B64;
-        }
+        t[i] = if c.is_ascii_uppercase() {
+            B64 | UPPER
+        } else if c.is_ascii_lowercase() {
+            B64 | LOWER
+        } else if c.is_ascii_digit() {
+            B64 | DIGIT
+        } else if c == b'-' || c == b'_' {
+            B64 | URL_ONLY
+        } else if c == b'+' || c == b'/' {
+            B64 | STD_ONLY
+        } else if c == b'=' {
+            B64
+        } else {
+            0
+        };
         if c.is_ascii_hexdigit() {
             t[i] |= HEX;
         }
@@ -142,6 +171,9 @@ static CLASS: [u8; 256] = {
     }
     t
 };
+
+/// Base64 characters looked at before decoding a whole run (18 bytes).
+const HEAD_CHARS: usize = 24;
 
 /// Whether `c` is in the base64/base64url alphabet (comparisons only, so
 /// block checks vectorise).
@@ -210,15 +242,20 @@ fn decode_b64(hay: &[u8], a: usize, b: usize) -> Option<Decoded> {
         &run[..end]
     };
     // Plain words and identifiers are not base64: want some mix.
-    let has = |f: fn(&u8) -> bool| body.iter().any(f);
-    if !(has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase)
-        || has(u8::is_ascii_digit) && has(u8::is_ascii_alphabetic))
-    {
+    let seen = body.iter().fold(0u8, |f, &c| f | CLASS[usize::from(c)]);
+    let has = |bit: u8| seen & bit != 0;
+    if !(has(UPPER) && has(LOWER) || has(DIGIT) && (has(UPPER) || has(LOWER))) {
         return None;
     }
-    let url = body.iter().any(|&c| c == b'-' || c == b'_');
-    let std = body.iter().any(|&c| c == b'+' || c == b'/');
-    if url && std {
+    let url = has(URL_ONLY);
+    if url && has(STD_ONLY) {
+        return None;
+    }
+    let engine = if url { &URL } else { &STD };
+    // Decoded noise (images, keys, compressed data) shows in its first
+    // bytes: judge those before decoding the whole run.
+    let head = &body[..body.len().min(HEAD_CHARS) & !3];
+    if !head.is_empty() && !engine.decode(head).is_ok_and(|h| text_head(&h)) {
         return None;
     }
     let usable = body.len() - body.len() % 4
@@ -228,12 +265,7 @@ fn decode_b64(hay: &[u8], a: usize, b: usize) -> Option<Decoded> {
             0
         };
     let body = &body[..usable];
-    let bytes = if url {
-        URL.decode(body)
-    } else {
-        STD.decode(body)
-    }
-    .ok()?;
+    let bytes = engine.decode(body).ok()?;
     if !is_text(&bytes) {
         return None;
     }

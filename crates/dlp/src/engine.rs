@@ -4,14 +4,16 @@
 //! of every regex rule, so one pass over the input finds both the literal
 //! findings and the candidate positions. Each regex then runs only in the
 //! windows around its own keywords (with the rest of the input still
-//! visible to `\b` and other look-around). Rules without keywords are gated
-//! on digits: only clusters with enough digits are confirmed. So no rule
-//! can switch the prefilter off for the others.
+//! visible to `\b` and other look-around); a rule whose every match starts
+//! with a keyword (proven in `lead.rs`) is tried only anchored at each hit.
+//! Rules without keywords are gated on digits: only clusters with enough
+//! digits are confirmed. So no rule can switch the prefilter off for the
+//! others.
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
-use regex_automata::Input;
+use regex_automata::{Anchored, Input};
 
 use crate::finding::Finding;
 use crate::fingerprint::FingerprintIndex;
@@ -54,6 +56,8 @@ pub(crate) struct Compiled {
     window: usize,
     ignore_case: bool,
     word_keywords: bool,
+    /// Every match starts at a keyword: tried anchored at each hit.
+    keyword_led: bool,
     min_gate: usize,
     min_dots: usize,
 }
@@ -212,6 +216,11 @@ impl Engine {
                 window: r.window,
                 ignore_case: r.ignore_case,
                 word_keywords: r.word_keywords,
+                keyword_led: matches!(r.kind, Kind::Regex)
+                    && !r.keywords.is_empty()
+                    && r.pattern
+                        .as_deref()
+                        .is_some_and(|p| crate::lead::keyword_led(p, &r.keywords, r.ignore_case)),
                 min_gate: r.min_gate,
                 min_dots: r.min_dots,
             });
@@ -399,8 +408,16 @@ impl Engine {
                     }
                 }
                 Target::Keyword(r) => {
+                    let rule = &self.rules[r];
                     let word_start = s == 0 || !is_word(hay[s - 1]);
-                    if word_start || !self.rules[r].word_keywords {
+                    if !word_start && rule.word_keywords {
+                        continue;
+                    }
+                    if rule.keyword_led {
+                        let end = (e + rule.window).min(hay.len());
+                        let input = Input::new(hay).range(s..end).anchored(Anchored::Yes);
+                        self.confirm_in(hay, r, input, out);
+                    } else {
                         candidates.push((r, s, e));
                     }
                 }
@@ -410,11 +427,17 @@ impl Engine {
 
     /// Runs rule `r`'s regex over `hay[a..b]` and keeps what validates.
     fn confirm(&self, hay: &[u8], r: usize, a: usize, b: usize, out: &mut Vec<Finding>) {
+        self.confirm_in(hay, r, Input::new(hay).range(a..b), out);
+    }
+
+    /// Runs rule `r`'s regex over `input` (a range of `hay`, maybe
+    /// anchored) and keeps what validates.
+    fn confirm_in(&self, hay: &[u8], r: usize, mut input: Input<'_>, out: &mut Vec<Finding>) {
         let rule = &self.rules[r];
         let Some(re) = &rule.regex else {
             return;
         };
-        let mut input = Input::new(hay).range(a..b);
+        let b = input.end();
         let mut caps: Option<Captures> = rule.secret_group.map(|_| re.create_captures());
         loop {
             let (m, secret) = match &mut caps {
@@ -446,7 +469,8 @@ impl Engine {
                 // A failed check may hide a valid match starting later inside.
                 input.set_start(m.start() + 1);
             }
-            if input.start() >= b {
+            // Anchored: only a match starting there counts.
+            if input.get_anchored().is_anchored() || input.start() >= b {
                 break;
             }
         }

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod finding;
 pub mod fingerprint;
 pub mod hold;
+mod lead;
 pub mod lint;
 pub mod rules;
 pub mod scan;

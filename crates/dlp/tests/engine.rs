@@ -374,3 +374,53 @@ fn streaming_holds_exactly_what_a_match_could_still_cover() {
         prose.len() - released
     );
 }
+
+#[test]
+fn keyword_led_rules_find_each_match_among_dense_keywords() {
+    // `api` in every line (the generic assignment rule is tried at each
+    // hit, anchored): the one real assignment is found exactly once, with
+    // the secret's span, and lines that only name the keyword are not.
+    let secret = "Zx8fQ2mVb7Lr1TyWk3Np";
+    let mut hay = String::new();
+    for i in 0..200 {
+        hay.push_str(&format!("ts={i} svc=api status=200 token_count={i}\n"));
+        if i == 117 {
+            hay.push_str(&format!("config: api_key = \"{secret}\"\n"));
+        }
+    }
+    let found: Vec<_> = builtin()
+        .scan(hay.as_bytes())
+        .into_iter()
+        .filter(|f| f.rule == "generic-secret-assignment")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(&hay[found[0].start..found[0].end], secret);
+    // A keyword inside a word does not start a match (`word_keywords`).
+    assert!(!finds(
+        format!("myapi_key = \"{secret}\"").as_bytes(),
+        "generic-secret-assignment"
+    ));
+    assert!(finds(
+        format!("My API_KEY: {secret}").as_bytes(),
+        "generic-secret-assignment"
+    ));
+}
+
+#[test]
+fn base64_is_judged_by_its_first_bytes_without_turning_text_away() {
+    let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    // Text that starts with accented letters (two-byte characters, one
+    // cut in half at the head's end) is still decoded and scanned.
+    let text = format!("aééééééééé, ça va: {KEY} fin");
+    assert!(finds(
+        format!("doc {} end", enc(text.as_bytes())).as_bytes(),
+        "aws-access-key-id"
+    ));
+    // Binary (control bytes at its start) is not decoded at all.
+    let mut binary = vec![0u8, 1, 2, 3, 4, 5, 6, 7];
+    binary.extend_from_slice(format!(" {KEY} ").as_bytes());
+    assert!(!finds(
+        format!("img {} end", enc(&binary)).as_bytes(),
+        "aws-access-key-id"
+    ));
+}
