@@ -255,7 +255,12 @@ fn decode_b64(hay: &[u8], a: usize, b: usize) -> Option<Decoded> {
     // Decoded noise (images, keys, compressed data) shows in its first
     // bytes: judge those before decoding the whole run.
     let head = &body[..body.len().min(HEAD_CHARS) & !3];
-    if !head.is_empty() && !engine.decode(head).is_ok_and(|h| text_head(&h)) {
+    let mut buf = [0u8; HEAD_CHARS / 4 * 3];
+    if !head.is_empty()
+        && !engine
+            .decode_slice(head, &mut buf)
+            .is_ok_and(|n| text_head(&buf[..n]))
+    {
         return None;
     }
     let usable = body.len() - body.len() % 4

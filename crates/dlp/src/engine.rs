@@ -438,6 +438,11 @@ impl Engine {
             return;
         };
         let b = input.end();
+        // At a keyword most tries fail: a match check without captures
+        // (the lazy DFA alone) turns those away cheaply.
+        if input.get_anchored().is_anchored() && !re.is_match(input.clone()) {
+            return;
+        }
         let mut caps: Option<Captures> = rule.secret_group.map(|_| re.create_captures());
         loop {
             let (m, secret) = match &mut caps {
@@ -508,12 +513,36 @@ pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(hay, needle).is_some()
 }
 
-/// Bit k set when `blk[k]` is an ASCII digit (branch-free, so the
-/// compiler vectorises it).
+/// Bit k set when `blk[k]` (at most 32 bytes) is an ASCII digit: eight
+/// bytes at a time in a `u64` (SWAR), the last partial word byte by byte.
 fn digit_mask(blk: &[u8]) -> u32 {
-    blk.iter().enumerate().fold(0u32, |m, (k, &b)| {
-        m | (u32::from(b.wrapping_sub(b'0') < 10) << k)
-    })
+    let mut words = blk.chunks_exact(8);
+    let mut mask = 0u32;
+    let mut k = 0;
+    for w in words.by_ref() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        mask |= digits8(u64::from_le_bytes(b)) << k;
+        k += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        mask |= u32::from(b.is_ascii_digit()) << (k + i);
+    }
+    mask
+}
+
+/// Bit k set when byte k of `x` (little-endian) is an ASCII digit.
+fn digits8(x: u64) -> u32 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // With each byte's top bit cleared, adding cannot carry into the next
+    // byte: the top bit then says "at least 0x30" and "at least 0x3a".
+    let y = x & LOW7;
+    let from_0 = y.wrapping_add(0x5050_5050_5050_5050) & HIGH;
+    let past_9 = y.wrapping_add(0x4646_4646_4646_4646) & HIGH;
+    let digit = from_0 & !past_9 & !x & HIGH;
+    // Gather the eight top bits into one byte: each lands on its own bit.
+    ((digit >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
 }
 
 /// Separators allowed between the digits of one number-like cluster.
@@ -551,8 +580,11 @@ pub(crate) fn digit_clusters(hay: &[u8], min: usize) -> Vec<Cluster> {
             };
         }
         while mask != 0 {
-            let i = block + mask.trailing_zeros() as usize;
-            let c = cluster_at(hay, i);
+            let at = mask.trailing_zeros() as usize;
+            let i = block + at;
+            // The digits from `i` to the block's end that the mask shows.
+            let run = ((mask >> at).trailing_ones() as usize).min(end - i);
+            let c = cluster_at(hay, i, run);
             if c.digits >= min {
                 out.push(c);
             }
@@ -567,8 +599,9 @@ pub(crate) fn digit_clusters(hay: &[u8], min: usize) -> Vec<Cluster> {
     out
 }
 
-/// The cluster starting with the digit at `i`.
-fn cluster_at(hay: &[u8], i: usize) -> Cluster {
+/// The cluster starting with the digit at `i`, whose first `known` bytes
+/// are known to be digits.
+fn cluster_at(hay: &[u8], i: usize, known: usize) -> Cluster {
     let n = hay.len();
     let mut c = Cluster {
         start: i,
@@ -576,7 +609,8 @@ fn cluster_at(hay: &[u8], i: usize) -> Cluster {
         digits: 0,
         dots: 0,
     };
-    let mut j = i;
+    let mut j = i + known;
+    c.digits = known;
     loop {
         while j < n && hay[j].is_ascii_digit() {
             c.digits += 1;
@@ -592,6 +626,79 @@ fn cluster_at(hay: &[u8], i: usize) -> Cluster {
             j = k;
         } else {
             return c;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cluster_at, digit_clusters, digit_mask};
+
+    #[test]
+    fn digit_clusters_match_a_byte_by_byte_walk() {
+        // Pseudo-random text of digits, separators and letters, with runs
+        // that cross the 32-byte blocks.
+        let alphabet = b"0123456789012345 -.()+/ax";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in [0usize, 1, 31, 32, 33, 64, 100, 1000] {
+            for _ in 0..50 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                for min in [1, 4, 9] {
+                    let mut naive = vec![];
+                    let mut resume = 0;
+                    for i in 0..hay.len() {
+                        if i >= resume && hay[i].is_ascii_digit() {
+                            let c = cluster_at(&hay, i, 0);
+                            if c.digits >= min {
+                                naive.push(c);
+                            }
+                            resume = c.end;
+                        }
+                    }
+                    assert_eq!(
+                        digit_clusters(&hay, min),
+                        naive,
+                        "{:?}",
+                        String::from_utf8_lossy(&hay)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn digit_mask_matches_a_byte_by_byte_check_for_every_byte_and_length() {
+        let naive = |blk: &[u8]| {
+            blk.iter()
+                .enumerate()
+                .fold(0u32, |m, (k, &b)| m | (u32::from(b.is_ascii_digit()) << k))
+        };
+        for v in 0..=255u8 {
+            for at in 0..32 {
+                let mut blk = [b'7'; 32];
+                blk[at] = v;
+                for len in [1, 7, 8, 9, 17, 31, 32] {
+                    let b = &blk[..len.max(at + 1).min(32)];
+                    assert_eq!(
+                        digit_mask(b),
+                        naive(b),
+                        "byte {v:#x} at {at}, {} bytes",
+                        b.len()
+                    );
+                }
+                let mut alt = [0u8; 32];
+                for (i, c) in alt.iter_mut().enumerate() {
+                    *c = if i % 3 == 0 { v } else { b'0' + (i % 10) as u8 };
+                }
+                assert_eq!(digit_mask(&alt), naive(&alt));
+            }
         }
     }
 }
