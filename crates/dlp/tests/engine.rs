@@ -424,3 +424,39 @@ fn base64_is_judged_by_its_first_bytes_without_turning_text_away() {
         "aws-access-key-id"
     ));
 }
+
+#[test]
+fn hundreds_of_literals_beside_the_packs_are_all_found() {
+    // More patterns than one automaton takes (Teddy's 64): they are split
+    // over several, and every literal, a literal inside a longer one, and
+    // the packs' keywords are all still found.
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("CODE-{i:04}-{}", i * 7919 % 1000))
+        .collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let text = format!(
+        r#"
+        [[rule]]
+        id = "codes"
+        severity = "high"
+        kind = "literal"
+        patterns = [{}, "zz-inner", "zz-inner-outer"]
+        "#,
+        quoted.join(", ")
+    );
+    let mut all = rules::builtin().unwrap_or_else(|e| panic!("{e}"));
+    all.extend(rules::parse(&text, "custom").unwrap_or_else(|e| panic!("{e}")));
+    let e = Engine::new(&all).unwrap_or_else(|e| panic!("{e}"));
+    for n in [&names[0], &names[150], &names[299]] {
+        let hay = format!("see {n} and {KEY} here");
+        let found = rules_of(&e, hay.as_bytes());
+        assert_eq!(found, vec!["codes", "aws-access-key-id"], "{n}");
+    }
+    assert_eq!(
+        rules_of(&e, b"x zz-inner-outer y").len(),
+        2,
+        "the longer literal and the one inside it"
+    );
+    let every = names.join(" ");
+    assert_eq!(rules_of(&e, every.as_bytes()).len(), names.len());
+}
