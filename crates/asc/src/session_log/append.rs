@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{chain_hash, Record, BUSY_TIMEOUT, CONNECTION_PRAGMAS, GENESIS};
+use super::{body_text, chain_hash, Record, BUSY_TIMEOUT, CONNECTION_PRAGMAS, GENESIS};
 
 const INSERT: &str = "INSERT INTO records (seq, exchange, kind, at_ms, agent, enclave, \
     provider, operation, model, decision, body, detail, prev, hash) \
@@ -116,7 +116,7 @@ impl Appender {
                 r.operation,
                 r.model,
                 r.decision,
-                String::from_utf8_lossy(&r.body),
+                body_text(&r.body),
                 detail,
                 prev,
                 hash,

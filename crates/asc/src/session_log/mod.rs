@@ -71,7 +71,15 @@ pub struct Record {
 }
 
 fn as_text<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(b))
+    s.serialize_str(&body_text(b))
+}
+
+/// A record body as text: borrowed when it is valid UTF-8 (checked with
+/// the standard library's word-at-a-time validation, several times faster
+/// on large bodies than `from_utf8_lossy`'s scan), replacement characters
+/// otherwise.
+pub(crate) fn body_text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b), std::borrow::Cow::Borrowed)
 }
 
 /// A stored record.
@@ -432,6 +440,16 @@ pub async fn verify(pool: &SqlitePool) -> Result<Verification, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_are_stored_as_text_borrowed_when_valid_replaced_when_not() {
+        let valid = "prompt é ✓".repeat(1000);
+        assert!(matches!(body_text(valid.as_bytes()), std::borrow::Cow::Borrowed(t) if t == valid));
+        let mut broken = b"abc".to_vec();
+        broken.extend_from_slice(&[0xff, 0xc3]);
+        broken.extend_from_slice(b"def");
+        assert_eq!(body_text(&broken), "abc\u{fffd}\u{fffd}def");
+    }
 
     pub(super) fn rec(i: usize) -> Record {
         Record {
