@@ -228,8 +228,6 @@ impl Engine {
                 min_dots: r.min_dots,
             });
         }
-        // One-byte keywords (like `@`) would disable the automaton's SIMD
-        // prefilter: they are found with memchr instead.
         // Teddy, the automaton's SIMD prefilter, takes at most 64 patterns
         // (past that the search walks the automaton byte by byte, 2.5x the
         // instructions with the packs and 50 literals): more patterns are
@@ -243,6 +241,8 @@ impl Engine {
             .chunks(AUTOMATON_PATTERNS)
             .map(<[usize]>::to_vec)
             .collect();
+        // One-byte keywords (like `@`) would disable the automaton's SIMD
+        // prefilter: they are found with memchr instead.
         let singles: Vec<(u8, usize)> = (0..patterns.len())
             .filter(|&k| patterns[k].len() == 1)
             .map(|k| (patterns[k][0], k))
