@@ -55,16 +55,19 @@ pub async fn wait(
     // The member authenticated against storage, so if this replica's model
     // does not know it yet, the model lags (a join through another replica
     // a moment ago): catch up before calling it gone.
-    if matches!(check(ctl, member, since), Now::Gone) {
+    let mut now = check(ctl, member, since);
+    if matches!(now, Now::Gone) {
         ctl.replay().await?;
+        now = check(ctl, member, since);
     }
     loop {
-        match check(ctl, member, since) {
+        match now {
             Now::Newer(n) => match ctl.hub.hold(member, since) {
                 // Up to date a moment ago: let the burst settle, then send
                 // the latest.
                 Some(d) => {
                     tokio::time::sleep(d).await;
+                    now = check(ctl, member, since);
                     continue;
                 }
                 None => {
@@ -77,7 +80,7 @@ pub async fn wait(
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Err(_) => return Ok(None),
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => now = check(ctl, member, since),
             // The member's channel was dropped: it was removed.
             Ok(Err(_)) => {
                 return match check(ctl, member, since) {
