@@ -220,7 +220,6 @@ impl Engine {
                 ignore_case: r.ignore_case,
                 word_keywords: r.word_keywords,
                 keyword_led: matches!(r.kind, Kind::Regex)
-                    && !r.keywords.is_empty()
                     && r.pattern
                         .as_deref()
                         .is_some_and(|p| crate::lead::keyword_led(p, &r.keywords, r.ignore_case)),

@@ -11,9 +11,8 @@
 //! its next commit the appender runs a PASSIVE checkpoint on its own
 //! connection, which copies the few frames that came in meanwhile with no
 //! append of this process in between; the next append then starts the WAL
-//! from the beginning. A
-//! RESTART checkpoint, which holds appends while it runs, is left as a
-//! safety valve for a WAL past [`WAL_RESTART_FRAMES`].
+//! from the beginning. A RESTART checkpoint, which holds appends while it
+//! runs, is left as a safety valve for a WAL past [`WAL_RESTART_FRAMES`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,6 +48,12 @@ struct Thresholds {
     restart: i64,
 }
 
+/// The thresholds the background task runs with.
+const LIMITS: Thresholds = Thresholds {
+    catch_up: CATCH_UP_FRAMES,
+    restart: WAL_RESTART_FRAMES,
+};
+
 /// One background round: a PASSIVE checkpoint, then `catch_up` raised for
 /// the appender or a RESTART, as `limits` say.
 async fn checkpoint(
@@ -82,11 +87,7 @@ pub fn spawn(pool: SqlitePool, catch_up: Arc<AtomicBool>) {
             if pool.is_closed() {
                 break;
             }
-            let limits = Thresholds {
-                catch_up: CATCH_UP_FRAMES,
-                restart: WAL_RESTART_FRAMES,
-            };
-            if let Err(e) = checkpoint(&pool, &catch_up, &limits).await {
+            if let Err(e) = checkpoint(&pool, &catch_up, &LIMITS).await {
                 tracing::warn!(error = %e, "session log checkpoint failed");
             }
         }
