@@ -17,6 +17,15 @@ fn stdio_server_hides_tools_refuses_calls_and_inspects_arguments() {
         .wait_with_output()
         .expect("python");
     rig::check(&out, &scenarios);
+    // Each wrapper committed what it journaled and removed its journal
+    // before it exited (read before `asc log`, which would fold in any).
+    let journals: Vec<_> = std::fs::read_dir(rig.dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".journal-"))
+        .collect();
+    assert!(journals.is_empty(), "journals left: {journals:?}");
     let log = rig.log_json();
     assert!(log.contains("\"provider\":\"mcp:time\""), "{log}");
     assert!(

@@ -258,7 +258,7 @@ async fn timers(core: Arc<Mutex<Core>>, io: Io, stop: CancellationToken) {
             let Core { table, scratch } = &mut *c;
             table.tick(Instant::now(), scratch, &mut out);
             n = n.wrapping_add(1);
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 table.reset_rate();
             }
         }

@@ -124,9 +124,10 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
     let (program, args) = command
         .split_first()
         .context("no server command given after --")?;
-    // One conversation appends one record at a time: commit on this
-    // thread instead of handing each record to a writer thread.
-    let log = SessionLog::open_with(&config.log_database, Appending::Inline).await?;
+    // One conversation appends one record at a time and would wait for
+    // each commit: journal it and commit behind.
+    let log = SessionLog::open_with(&config.log_database, Appending::Journaled).await?;
+    let closing = log.clone();
     let pins = Pins::open(log.pool().clone()).await?;
     let conv = Arc::new(Mutex::new(Conversation::new(
         Gate::new(server, rules, pins, active.inspector.clone()),
@@ -254,6 +255,10 @@ pub async fn run(config: &Config, server: &str, command: &[String]) -> anyhow::R
     let _ = downstream.await;
     upstream.abort();
     let _ = writer.await;
+    if let Err(e) = closing.close().await {
+        // Left in the journal: the next process to open the log commits it.
+        tracing::error!(error = %e, "session log not committed before exit");
+    }
     Ok(status.code().unwrap_or(1))
 }
 

@@ -19,6 +19,13 @@ const INSERT: &str = "INSERT INTO records (seq, exchange, kind, at_ms, agent, en
 
 const HEAD: &str = "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1";
 
+const MARK: &str = "INSERT INTO journal_marks (journal, committed) VALUES (?1, ?2) \
+    ON CONFLICT (journal) DO UPDATE SET committed = excluded.committed";
+
+/// A journal's name and the number of its last entry among the records
+/// being appended, committed with them (see [`super::journal`]).
+pub type Mark<'a> = (&'a str, u64);
+
 /// The appending connection.
 pub struct Appender {
     conn: Connection,
@@ -64,19 +71,26 @@ impl Appender {
         }
     }
 
-    /// Chains `records` after the newest record and commits them together;
-    /// returns their positions. Nothing is written when it fails.
+    /// Chains `records` after the newest record and commits them together,
+    /// with `mark` when they come from a journal; returns their positions.
+    /// Nothing is written when it fails.
     ///
     /// # Errors
     /// When SQLite fails (the transaction is rolled back).
     pub fn append<'a>(
         &mut self,
         records: impl IntoIterator<Item = &'a Record>,
+        mark: Option<Mark<'_>>,
     ) -> rusqlite::Result<Vec<i64>> {
         // Cached statements throughout: parsing BEGIN, COMMIT and the head
         // query on every append cost more than the inserts.
         self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         let result = self.insert(records).and_then(|seqs| {
+            if let Some((journal, last)) = mark {
+                self.conn
+                    .prepare_cached(MARK)?
+                    .execute(params![journal, last as i64])?;
+            }
             self.conn.prepare_cached("COMMIT")?.execute([])?;
             Ok(seqs)
         });
@@ -86,6 +100,32 @@ impl Appender {
             }
         }
         result
+    }
+
+    /// The number of the last entry of `journal` committed (0 for none).
+    ///
+    /// # Errors
+    /// When SQLite fails.
+    pub fn committed(&self, journal: &str) -> rusqlite::Result<u64> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT committed FROM journal_marks WHERE journal = ?1",
+                [journal],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Drops the mark of a journal that is gone.
+    ///
+    /// # Errors
+    /// When SQLite fails.
+    pub fn forget(&self, journal: &str) -> rusqlite::Result<()> {
+        self.conn
+            .execute("DELETE FROM journal_marks WHERE journal = ?1", [journal])
+            .map(|_| ())
     }
 
     /// The inserts of [`Appender::append`], inside its transaction.

@@ -109,14 +109,14 @@ mod tests {
         const RECORDS: usize = 4_000;
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("log.db");
-        let log = SessionLog::open_with(&path, Appending::Inline)
+        let log = SessionLog::open_with(&path, Appending::Batched)
             .await
             .expect("open");
         let asked = Arc::new(AtomicBool::new(false));
         let mut appender = Appender::open(&path, asked.clone()).expect("appender");
         let writer = std::thread::spawn(move || {
             for i in 0..RECORDS {
-                appender.append([&rec(i)]).expect("append");
+                appender.append([&rec(i)], None).expect("append");
                 if connected {
                     appender.catch_up();
                 }

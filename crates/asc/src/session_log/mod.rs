@@ -2,19 +2,26 @@
 //! (redacted where policy redacted), decision, findings, tool calls, usage
 //! and timings, in SQLite, each record hash-chained to the one before.
 //!
-//! Records are committed by one synchronous SQLite connection, either on
-//! a writer thread that takes concurrent appends in batches (`asc serve`)
-//! or on the caller's own thread (`asc mcp-stdio`, one conversation); one
-//! transaction per batch, so a record is either whole or absent. A request
-//! record is committed before the request is forwarded.
+//! Records are committed by one synchronous SQLite connection on a writer
+//! thread, one transaction per batch, so a record is either whole or
+//! absent. Either the caller waits for the commit (`asc serve`: the writer
+//! takes concurrent appends in batches), or the record is first written
+//! to this process's journal and the caller goes on while the writer
+//! commits behind it (`asc mcp-stdio`: one conversation, where waiting for
+//! each commit was most of the wrapper's added latency). Either way a
+//! request record is as durable as a commit before the request is
+//! forwarded.
 
 mod append;
 mod checkpoint;
+mod committer;
+mod journal;
+mod recover;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
@@ -113,20 +120,23 @@ pub enum LogError {
 
 type Job = (Record, oneshot::Sender<Result<i64, String>>);
 
-/// Where appends are committed.
+/// How an append reaches the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appending {
-    /// On a writer thread that commits concurrent appends in batches.
+    /// The caller waits while a writer thread commits concurrent appends
+    /// in batches.
     Batched,
-    /// On the appending task's own thread: no hand-off per record, for a
-    /// process that appends one record at a time.
-    Inline,
+    /// The caller waits for one write to this process's journal; a writer
+    /// thread commits behind it (the journal is one file per process beside
+    /// the database; whatever a process left in it is committed by the next
+    /// one to open the log).
+    Journaled,
 }
 
 #[derive(Clone)]
 enum Writer {
     Thread(mpsc::Sender<Job>),
-    Inline(Arc<Mutex<append::Appender>>),
+    Journaled(Arc<committer::Journaled>),
 }
 
 /// The log.
@@ -152,7 +162,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
     prev TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_exchange ON records(exchange);";
+CREATE INDEX IF NOT EXISTS records_exchange ON records(exchange);
+CREATE TABLE IF NOT EXISTS journal_marks (
+    journal TEXT PRIMARY KEY,
+    committed INTEGER NOT NULL
+);";
 
 /// The chain hash of `r` (its `detail` serialised as `detail`) after
 /// `prev`: SHA-256 over `prev` and every field, each length-prefixed.
@@ -161,23 +175,30 @@ pub fn chain_hash(prev: &str, seq: i64, r: &Record, detail: &str) -> String {
     h.update(prev.as_bytes());
     h.update(seq.to_le_bytes());
     h.update(r.at_ms.to_le_bytes());
-    let fields: [&[u8]; 10] = [
-        r.exchange.as_bytes(),
-        r.kind.as_str().as_bytes(),
-        r.agent.as_bytes(),
-        r.enclave.as_bytes(),
-        r.provider.as_bytes(),
-        r.operation.as_bytes(),
-        r.model.as_bytes(),
-        r.decision.as_bytes(),
-        &r.body,
-        detail.as_bytes(),
-    ];
-    for f in fields {
+    for f in r.fields(detail) {
         h.update((f.len() as u64).to_le_bytes());
         h.update(f);
     }
     hex::encode(h.finalize())
+}
+
+impl Record {
+    /// Every field but the time, in the order the chain hash and the
+    /// journal take them, with `detail` serialised.
+    fn fields<'a>(&'a self, detail: &'a str) -> [&'a [u8]; 10] {
+        [
+            self.exchange.as_bytes(),
+            self.kind.as_str().as_bytes(),
+            self.agent.as_bytes(),
+            self.enclave.as_bytes(),
+            self.provider.as_bytes(),
+            self.operation.as_bytes(),
+            self.model.as_bytes(),
+            self.decision.as_bytes(),
+            &self.body,
+            detail.as_bytes(),
+        ]
+    }
 }
 
 /// The hash before the first record.
@@ -259,7 +280,7 @@ fn write_batches(mut appender: append::Appender, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let result = appender
-            .append(jobs.iter().map(|(r, _)| r))
+            .append(jobs.iter().map(|(r, _)| r), None)
             .map_err(|e| e.to_string());
         for (i, (_, reply)) in jobs.into_iter().enumerate() {
             let _ = reply.send(result.as_ref().map(|seqs| seqs[i]).map_err(Clone::clone));
@@ -307,11 +328,15 @@ impl SessionLog {
             sqlx::query(stmt).execute(&pool).await?;
         }
         let catch_up = Arc::new(AtomicBool::new(false));
-        let appender = append::Appender::open(path, catch_up.clone())
+        let mut appender = append::Appender::open(path, catch_up.clone())
             .map_err(|e| LogError::Write(e.to_string()))?;
+        recover::fold(&mut appender, path)?;
         checkpoint::spawn(pool.clone(), catch_up);
         let writer = match appending {
-            Appending::Inline => Writer::Inline(Arc::new(Mutex::new(appender))),
+            Appending::Journaled => Writer::Journaled(Arc::new(committer::Journaled::start(
+                appender,
+                journal::Journal::create(path)?,
+            )?)),
             Appending::Batched => {
                 let (tx, rx) = mpsc::channel::<Job>(4096);
                 std::thread::Builder::new()
@@ -323,40 +348,55 @@ impl SessionLog {
         Ok(Self { pool, writer })
     }
 
-    /// Opens an existing log for reading (`asc log …`).
+    /// Opens an existing log for reading (`asc log …`), first folding in
+    /// what processes that ended left in their journals.
     ///
     /// # Errors
     /// [`LogError`] when it cannot be opened.
     pub async fn open_read(path: &Path) -> Result<SqlitePool, LogError> {
-        open_pool(path, false).await
+        let pool = open_pool(path, false).await?;
+        if journal::has_any(path)? {
+            for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
+                sqlx::query(stmt).execute(&pool).await?;
+            }
+            let mut appender = append::Appender::open(path, Arc::default())
+                .map_err(|e| LogError::Write(e.to_string()))?;
+            recover::fold(&mut appender, path)?;
+        }
+        Ok(pool)
     }
 
-    /// Appends `r`; returns once it is committed.
+    /// Appends `r`; returns once it is committed, or journaled (see
+    /// [`Appending`]).
     ///
     /// # Errors
     /// [`LogError`] when it could not be written: the caller must not
     /// forward what it could not log.
-    pub async fn append(&self, r: Record) -> Result<i64, LogError> {
+    pub async fn append(&self, r: Record) -> Result<(), LogError> {
         let result = match &self.writer {
-            Writer::Inline(appender) => {
-                let mut appender = appender.lock().map_err(|_| LogError::Closed)?;
-                let result = appender
-                    .append([&r])
-                    .map(|seqs| seqs[0])
-                    .map_err(|e| e.to_string());
-                appender.catch_up();
-                result
-            }
+            Writer::Journaled(j) => j.append(r).await,
             Writer::Thread(tx) => {
                 let (reply, rx) = oneshot::channel();
                 tx.send((r, reply)).await.map_err(|_| LogError::Closed)?;
-                rx.await.map_err(|_| LogError::Closed)?
+                let committed = rx.await.map_err(|_| LogError::Closed)?;
+                committed.map(|_| ()).map_err(LogError::Write)
             }
         };
-        result.map_err(|e| {
-            tracing::error!(error = %e, "session log write failed");
-            LogError::Write(e)
-        })
+        result.inspect_err(|e| tracing::error!(error = %e, "session log write failed"))
+    }
+
+    /// Waits until everything appended is committed and, for a journaled
+    /// log, removes the journal; later appends fail. A journaled log whose
+    /// last commit failed keeps its journal for the next process.
+    ///
+    /// # Errors
+    /// [`LogError`] when the last records could not be committed.
+    pub async fn close(&self) -> Result<(), LogError> {
+        match &self.writer {
+            Writer::Journaled(j) => j.close().await,
+            // Each batched append returned after its commit.
+            Writer::Thread(_) => Ok(()),
+        }
     }
 
     /// The pool, for queries.
@@ -471,46 +511,90 @@ mod tests {
     async fn two_writers_on_one_file_keep_one_chain() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("log.db");
-        // `asc serve` (batched) and `asc mcp-stdio` (inline) on one file.
+        // `asc serve` (batched) and `asc mcp-stdio` (journaled) on one file.
         let a = SessionLog::open(&path).await.expect("open a");
-        let b = SessionLog::open_with(&path, Appending::Inline)
+        let b = SessionLog::open_with(&path, Appending::Journaled)
             .await
             .expect("open b");
         for i in 0..20 {
             let w = if i % 3 == 0 { &a } else { &b };
             w.append(rec(i)).await.expect("append");
         }
+        b.close().await.expect("close b");
+        assert!(!journal::has_any(&path).expect("scan"), "journal left");
         let v = verify(a.pool()).await.expect("verify");
         assert_eq!((v.records, v.broken_at), (20, None), "{v:?}");
     }
 
+    /// A trigger that refuses every insert stands in for a full disk.
+    async fn refuse_inserts(log: &SessionLog, refuse: bool) {
+        let sql = if refuse {
+            "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        } else {
+            "DROP TRIGGER refuse"
+        };
+        sqlx::query(sql).execute(log.pool()).await.expect("trigger");
+    }
+
     #[tokio::test]
-    async fn a_record_that_cannot_be_committed_is_an_error_in_both_modes() {
+    async fn a_record_that_cannot_be_committed_is_an_error() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("log.db");
-        for appending in [Appending::Batched, Appending::Inline] {
-            let log = SessionLog::open_with(&path, appending).await.expect("open");
-            log.append(rec(1)).await.expect("append");
-            // A trigger that refuses every insert stands in for a full disk.
-            sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-                .execute(log.pool())
-                .await
-                .expect("trigger");
-            let err = log.append(rec(2)).await.expect_err("must fail");
-            assert!(err.to_string().contains("disk full"), "{err}");
-            sqlx::query("DROP TRIGGER refuse")
-                .execute(log.pool())
-                .await
-                .expect("drop trigger");
-            // Nothing half-written; the writer goes on after the failure.
-            log.append(rec(3)).await.expect("append after failure");
-            let v = verify(log.pool()).await.expect("verify");
-            assert_eq!(v.broken_at, None, "{appending:?}");
+        let log = SessionLog::open(&path).await.expect("open");
+        log.append(rec(1)).await.expect("append");
+        refuse_inserts(&log, true).await;
+        let err = log.append(rec(2)).await.expect_err("must fail");
+        assert!(err.to_string().contains("disk full"), "{err}");
+        refuse_inserts(&log, false).await;
+        // Nothing half-written; the writer goes on after the failure.
+        log.append(rec(3)).await.expect("append after failure");
+        let v = verify(log.pool()).await.expect("verify");
+        assert_eq!((v.records, v.broken_at), (2, None));
+    }
+
+    /// Appends until one is refused or `tries` ran out; returns how many
+    /// were taken.
+    async fn append_until_refused(log: &SessionLog, tries: usize) -> (usize, Option<LogError>) {
+        for taken in 0..tries {
+            if let Err(e) = log.append(rec(100 + taken)).await {
+                return (taken, Some(e));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let v = verify(&SessionLog::open_read(&path).await.expect("read"))
+        (tries, None)
+    }
+
+    #[tokio::test]
+    async fn while_journaled_commits_fail_appends_are_refused_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("log.db");
+        let log = SessionLog::open_with(&path, Appending::Journaled)
             .await
-            .expect("verify");
-        assert_eq!(v.records, 4);
+            .expect("open");
+        log.append(rec(1)).await.expect("append");
+        refuse_inserts(&log, true).await;
+        // Taken into the journal; its commit fails behind the caller, and
+        // from then on appends are refused.
+        log.append(rec(2)).await.expect("journaled");
+        let (taken, refused) = append_until_refused(&log, 300).await;
+        let err = refused.expect("appends must be refused while commits fail");
+        assert!(err.to_string().contains("disk full"), "{err}");
+        refuse_inserts(&log, false).await;
+        // The writer retries; appends are taken again once it succeeded.
+        let mut later = 0;
+        for _ in 0..300 {
+            if log.append(rec(500)).await.is_ok() {
+                later += 1;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(later, 1, "appends still refused after the disk came back");
+        log.close().await.expect("close");
+        // Every append that was taken is committed, in one chain.
+        let v = verify(log.pool()).await.expect("verify");
+        assert_eq!((v.records, v.broken_at), ((2 + taken + later) as i64, None));
+        assert!(!journal::has_any(&path).expect("scan"));
     }
 
     #[tokio::test]
