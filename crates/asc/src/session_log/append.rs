@@ -72,8 +72,8 @@ impl Appender {
     }
 
     /// Chains `records` after the newest record and commits them together,
-    /// with `mark` when they come from a journal; returns their positions.
-    /// Nothing is written when it fails.
+    /// with `mark` when they come from a journal. Nothing is written when
+    /// it fails.
     ///
     /// # Errors
     /// When SQLite fails (the transaction is rolled back).
@@ -81,18 +81,18 @@ impl Appender {
         &mut self,
         records: impl IntoIterator<Item = &'a Record>,
         mark: Option<Mark<'_>>,
-    ) -> rusqlite::Result<Vec<i64>> {
+    ) -> rusqlite::Result<()> {
         // Cached statements throughout: parsing BEGIN, COMMIT and the head
         // query on every append cost more than the inserts.
         self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let result = self.insert(records).and_then(|seqs| {
+        let result = self.insert(records).and_then(|()| {
             if let Some((journal, last)) = mark {
                 self.conn
                     .prepare_cached(MARK)?
                     .execute(params![journal, last as i64])?;
             }
             self.conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(seqs)
+            Ok(())
         });
         if result.is_err() && !self.conn.is_autocommit() {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
@@ -129,17 +129,13 @@ impl Appender {
     }
 
     /// The inserts of [`Appender::append`], inside its transaction.
-    fn insert<'a>(
-        &self,
-        records: impl IntoIterator<Item = &'a Record>,
-    ) -> rusqlite::Result<Vec<i64>> {
+    fn insert<'a>(&self, records: impl IntoIterator<Item = &'a Record>) -> rusqlite::Result<()> {
         let head: Option<(i64, String)> = self
             .conn
             .prepare_cached(HEAD)?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
-        let mut seqs = vec![];
         let mut insert = self.conn.prepare_cached(INSERT)?;
         for r in records {
             seq += 1;
@@ -162,8 +158,7 @@ impl Appender {
                 hash,
             ])?;
             prev = hash;
-            seqs.push(seq);
         }
-        Ok(seqs)
+        Ok(())
     }
 }

@@ -189,7 +189,6 @@ impl Writer {
         let result = self
             .appender
             .append(pending.iter().map(|(r, _)| r), Some((&self.name, last)))
-            .map(|_| ())
             .map_err(|e| e.to_string());
         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = result.clone().err();
         result?;

@@ -118,7 +118,7 @@ pub enum LogError {
     Io(#[from] std::io::Error),
 }
 
-type Job = (Record, oneshot::Sender<Result<i64, String>>);
+type Job = (Record, oneshot::Sender<Result<(), String>>);
 
 /// How an append reaches the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +218,14 @@ const CONNECTION_PRAGMAS: [(&str, &str); 4] = [
 /// How long a connection waits for another one's write lock.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Makes the log's tables and index where they are missing.
+async fn create_schema(pool: &SqlitePool) -> Result<(), LogError> {
+    for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
+        sqlx::query(stmt).execute(pool).await?;
+    }
+    Ok(())
+}
+
 async fn open_pool(path: &Path, create: bool) -> Result<SqlitePool, LogError> {
     let opts = CONNECTION_PRAGMAS.iter().fold(
         SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
@@ -282,8 +290,8 @@ fn write_batches(mut appender: append::Appender, mut rx: mpsc::Receiver<Job>) {
         let result = appender
             .append(jobs.iter().map(|(r, _)| r), None)
             .map_err(|e| e.to_string());
-        for (i, (_, reply)) in jobs.into_iter().enumerate() {
-            let _ = reply.send(result.as_ref().map(|seqs| seqs[i]).map_err(Clone::clone));
+        for (_, reply) in jobs {
+            let _ = reply.send(result.clone());
         }
         appender.catch_up();
     }
@@ -324,9 +332,7 @@ impl SessionLog {
         }
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         let pool = open_pool(path, true).await?;
-        for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
-            sqlx::query(stmt).execute(&pool).await?;
-        }
+        create_schema(&pool).await?;
         let catch_up = Arc::new(AtomicBool::new(false));
         let mut appender = append::Appender::open(path, catch_up.clone())
             .map_err(|e| LogError::Write(e.to_string()))?;
@@ -356,9 +362,7 @@ impl SessionLog {
     pub async fn open_read(path: &Path) -> Result<SqlitePool, LogError> {
         let pool = open_pool(path, false).await?;
         if journal::has_any(path)? {
-            for stmt in SCHEMA.split(';').filter(|s| !s.trim().is_empty()) {
-                sqlx::query(stmt).execute(&pool).await?;
-            }
+            create_schema(&pool).await?;
             let mut appender = append::Appender::open(path, Arc::default())
                 .map_err(|e| LogError::Write(e.to_string()))?;
             recover::fold(&mut appender, path)?;
@@ -379,7 +383,7 @@ impl SessionLog {
                 let (reply, rx) = oneshot::channel();
                 tx.send((r, reply)).await.map_err(|_| LogError::Closed)?;
                 let committed = rx.await.map_err(|_| LogError::Closed)?;
-                committed.map(|_| ()).map_err(LogError::Write)
+                committed.map_err(LogError::Write)
             }
         };
         result.inspect_err(|e| tracing::error!(error = %e, "session log write failed"))
