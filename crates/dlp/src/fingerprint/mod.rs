@@ -6,112 +6,57 @@
 //! `W + K - 1` tokens (the guarantee length) shares a kept hash with its
 //! source, whatever surrounds it. Hashes kept in several documents are
 //! boilerplate (licence headers, common idioms) and do not count.
+//!
+//! A scan is one pass (`tokens` feeding `winnow`) with no allocation
+//! per token; each kept hash asks a presence `filter` before the table.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
-/// Tokens per hashed k-gram.
-pub const K: usize = 12;
+mod filter;
+mod tokens;
+mod winnow;
+
+use filter::Filter;
+pub use winnow::K;
+
 /// A hash kept in this many documents or more is boilerplate.
 const BOILERPLATE_DOCS: usize = 3;
 /// Files larger than this are not registered.
 const MAX_FILE: u64 = 16 << 20;
 
-/// One token: its hash and byte span.
-#[derive(Debug, Clone, Copy)]
-struct Token {
-    hash: u64,
-    start: usize,
-    end: usize,
-}
+/// Keys of the fingerprint table are mixed hashes already, but winnowed
+/// ones are minima, whose top bits are mostly zero, and the table files
+/// entries by their top bits too: one multiplication carries the low
+/// bits' spread up.
+#[derive(Debug, Default, Clone, Copy)]
+struct Premixed(u64);
 
-fn mix(mut h: u64) -> u64 {
-    // splitmix64 finaliser.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
+impl Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
 
-fn tokens(text: &[u8]) -> Vec<Token> {
-    let mut out = Vec::with_capacity(text.len() / 4);
-    let mut i = 0;
-    let n = text.len();
-    while i < n {
-        let b = text[i];
-        if b.is_ascii_whitespace() {
-            i += 1;
-            continue;
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
         }
-        let start = i;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        if b.is_ascii_alphanumeric() || b == b'_' {
-            while i < n && (text[i].is_ascii_alphanumeric() || text[i] == b'_') {
-                h = (h ^ u64::from(text[i].to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3);
-                i += 1;
-            }
-        } else {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-            i += 1;
-        }
-        out.push(Token {
-            hash: mix(h),
-            start,
-            end: i,
-        });
     }
-    out
-}
 
-/// Winnowed fingerprints of `text`: (hash, first token index of its k-gram).
-fn winnow(toks: &[Token], w: usize) -> Vec<(u64, usize)> {
-    if toks.len() < K {
-        return vec![];
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h;
     }
-    let grams: Vec<u64> = toks
-        .windows(K)
-        .map(|g| g.iter().fold(0u64, |a, t| a.rotate_left(5) ^ t.hash))
-        .map(mix)
-        .collect();
-    let mut out: Vec<(u64, usize)> = vec![];
-    if grams.len() <= w {
-        if let Some((i, h)) = grams
-            .iter()
-            .enumerate()
-            .min_by_key(|(i, h)| (**h, std::cmp::Reverse(*i)))
-        {
-            out.push((*h, i));
-        }
-        return out;
-    }
-    // Monotone deque of indices with increasing hashes (rightmost minimum).
-    let mut dq: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
-    for i in 0..grams.len() {
-        while dq.back().is_some_and(|&j| grams[j] >= grams[i]) {
-            dq.pop_back();
-        }
-        dq.push_back(i);
-        if dq.front().is_some_and(|&j| j + w <= i) {
-            dq.pop_front();
-        }
-        if i + 1 >= w {
-            if let Some(&j) = dq.front() {
-                if out.last().is_none_or(|&(_, k)| k != j) {
-                    out.push((grams[j], j));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The registered documents' fingerprints.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FingerprintIndex {
     names: Vec<String>,
     /// hash -> documents holding it (boilerplate removed).
-    index: HashMap<u64, Vec<u32>>,
+    index: HashMap<u64, Vec<u32>, BuildHasherDefault<Premixed>>,
+    /// Answers "in no document" for most hashes without the table.
+    filter: Filter,
     w: usize,
 }
 
@@ -120,7 +65,8 @@ impl FingerprintIndex {
     pub fn new(guarantee: usize) -> Self {
         Self {
             names: vec![],
-            index: HashMap::new(),
+            index: HashMap::default(),
+            filter: Filter::with_capacity(0),
             w: guarantee.saturating_sub(K - 1).max(1),
         }
     }
@@ -159,10 +105,19 @@ impl FingerprintIndex {
     pub fn add(&mut self, name: &str, text: &[u8]) {
         let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(name.to_owned());
-        for (h, _) in winnow(&tokens(text), self.w) {
-            let docs = self.index.entry(h).or_default();
+        let (index, filter) = (&mut self.index, &mut self.filter);
+        winnow::winnow(text, self.w, |g| {
+            let docs = index.entry(g.hash).or_default();
             if docs.last() != Some(&id) && docs.len() < BOILERPLATE_DOCS {
                 docs.push(id);
+            }
+            filter.insert(g.hash);
+        });
+        if self.index.len() > self.filter.capacity() {
+            // Past its size (more false positives): twice what it needs now.
+            self.filter = Filter::with_capacity(self.index.len() * 2);
+            for &h in self.index.keys() {
+                self.filter.insert(h);
             }
         }
     }
@@ -170,6 +125,7 @@ impl FingerprintIndex {
     /// Forgets hashes that several documents share.
     pub fn drop_boilerplate(&mut self) {
         self.index.retain(|_, docs| docs.len() < BOILERPLATE_DOCS);
+        self.filter = Filter::of(self.index.keys());
     }
 
     /// Number of registered documents.
@@ -188,27 +144,30 @@ impl FingerprintIndex {
         if self.index.is_empty() {
             return vec![];
         }
-        let toks = tokens(text);
-        let mut hits: Vec<(u32, usize)> = vec![];
-        for (h, i) in winnow(&toks, self.w) {
-            if let Some(docs) = self.index.get(&h) {
-                hits.extend(docs.iter().map(|&d| (d, i)));
+        // The kept k-grams first, then their lookups in a loop of their
+        // own: the filter's reads are independent there and overlap,
+        // where inside the tokenizer's loop each would wait for memory.
+        let mut kept = Vec::with_capacity(text.len() / 32);
+        winnow::winnow(text, self.w, |g| kept.push(g));
+        // (document, k-gram index, its first byte, its last byte + 1)
+        let mut hits: Vec<(u32, usize, usize, usize)> = vec![];
+        for g in kept.iter().filter(|g| self.filter.may_contain(g.hash)) {
+            if let Some(docs) = self.index.get(&g.hash) {
+                hits.extend(docs.iter().map(|&d| (d, g.index, g.start, g.end)));
             }
         }
         hits.sort_unstable();
         let mut out = vec![];
         let mut k = 0;
         while k < hits.len() {
-            let doc = hits[k].0;
-            let first = hits[k].1;
+            let (doc, first, start, mut end) = hits[k];
             let mut last = first;
             k += 1;
             while k < hits.len() && hits[k].0 == doc && hits[k].1 <= last + self.w + K {
                 last = hits[k].1;
+                end = end.max(hits[k].3);
                 k += 1;
             }
-            let start = toks[first].start;
-            let end = toks[(last + K - 1).min(toks.len() - 1)].end;
             out.push((start, end, self.names[doc as usize].clone()));
         }
         out

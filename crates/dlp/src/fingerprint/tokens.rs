@@ -1,0 +1,356 @@
+//! Normalised tokens of a text: identifiers and numbers (ASCII letters,
+//! digits, `_`) case-folded into one token each, every other non-space
+//! byte a token of its own, ASCII white space dropped. Only the hash and
+//! the byte span of a token are kept; nothing is allocated.
+
+/// One token: its hash and byte span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Token {
+    /// Hash of the case-folded token.
+    pub hash: u64,
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+const SPACE: u8 = 0;
+const WORD: u8 = 1;
+const OTHER: u8 = 2;
+
+/// The class of every byte: ASCII white space (with the vertical tab),
+/// word bytes, the rest.
+static CLASS: [u8; 256] = {
+    let mut c = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let x = b as u8;
+        if x == b' ' || (x >= 0x09 && x <= 0x0d) {
+            c[b] = SPACE;
+        } else if x.is_ascii_alphanumeric() || x == b'_' {
+            c[b] = WORD;
+        }
+        b += 1;
+    }
+    c
+};
+
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// `b` in every byte.
+const fn splat(b: u8) -> u64 {
+    b as u64 * 0x0101_0101_0101_0101
+}
+
+/// The top bit of each byte of `x` that lies in `lo..=hi` (ASCII bounds):
+/// with the top bits cleared first, no addition carries into the next byte.
+fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let y = x & LOW7;
+    let at_least = y.wrapping_add(splat(0x80 - lo)) & HIGH;
+    let above = y.wrapping_add(splat(0x7f - hi)) & HIGH;
+    at_least & !above & !x & HIGH
+}
+
+/// Bit k set for each byte k (little-endian) whose top bit is set.
+fn gather(m: u64) -> u64 {
+    (m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Word bytes and white space of one 64-byte block, one bit per byte.
+fn classify(block: &[u8; 64]) -> (u64, u64) {
+    let (mut word, mut space) = (0u64, 0u64);
+    for (k, c) in block.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        let x = u64::from_le_bytes(b);
+        let w = in_range(x, b'0', b'9') | in_range(x | FOLD, b'a', b'z') | in_range(x, b'_', b'_');
+        let s = in_range(x, 0x09, 0x0d) | in_range(x, b' ', b' ');
+        word |= gather(w) << (8 * k);
+        space |= gather(s) << (8 * k);
+    }
+    (word, space)
+}
+
+/// Sets bit 5 of every byte: folds ASCII letters to lower case, leaves
+/// digits as they are and maps `_` to DEL, which is not a word byte, so
+/// folding word bytes is one-to-one apart from case.
+const FOLD: u64 = 0x2020_2020_2020_2020;
+const P: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// splitmix64's finaliser.
+pub(super) const fn mix(mut h: u64) -> u64 {
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// Eight bytes of `t` from `i` (zeros past its end), little-endian.
+fn load8(t: &[u8], i: usize) -> u64 {
+    match t.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(c) => u64::from_le_bytes(*c),
+        None => {
+            let rest = t.get(i..).unwrap_or_default();
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(b)
+        }
+    }
+}
+
+/// Hash of the word `t[start..end]` (only word bytes), case-folded, eight
+/// bytes at a time; the last, partial word is read whole from the text
+/// and masked rather than copied.
+fn word_hash(t: &[u8], start: usize, end: usize) -> u64 {
+    let mut h = (end - start) as u64;
+    let mut i = start;
+    while i + 8 <= end {
+        h = (h ^ (load8(t, i) | FOLD)).wrapping_mul(P);
+        i += 8;
+    }
+    if i < end {
+        let keep = (1u64 << (8 * (end - i))) - 1;
+        h = (h ^ ((load8(t, i) | FOLD) & keep)).wrapping_mul(P);
+    }
+    mix(h)
+}
+
+/// Hashes of the one-byte tokens that are not words.
+static OTHER_HASH: [u64; 256] = {
+    let mut h = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        h[b] = mix(0x1_0000 | b as u64);
+        b += 1;
+    }
+    h
+};
+
+/// The tokens of a text, in order. The text is classified 64 bytes at a
+/// time into bit masks, so finding a token's start and a word's end are
+/// bit operations rather than a branch per byte.
+pub(super) struct Tokens<'a> {
+    text: &'a [u8],
+    /// Offset of the current block.
+    base: usize,
+    /// Token starts in the current block not yet returned.
+    starts: u64,
+    /// Word bytes of the current block.
+    word: u64,
+    /// Whether the byte before the next block is a word byte.
+    carry: bool,
+}
+
+impl<'a> Tokens<'a> {
+    /// Tokens of `text`.
+    pub fn new(text: &'a [u8]) -> Self {
+        let mut t = Self {
+            text,
+            base: 0,
+            starts: 0,
+            word: 0,
+            carry: false,
+        };
+        t.load(0);
+        t
+    }
+
+    /// Classifies the block at `base`.
+    fn load(&mut self, base: usize) {
+        self.base = base;
+        let rest = self.text.get(base..).unwrap_or_default();
+        let (mut word, space, valid) = if let Some(b) = rest.first_chunk::<64>() {
+            let (w, s) = classify(b);
+            (w, s, u64::MAX)
+        } else {
+            // The last, short block: padded with zeros (not word bytes),
+            // which are then masked off.
+            let mut b = [0u8; 64];
+            b[..rest.len()].copy_from_slice(rest);
+            let (w, s) = classify(&b);
+            (w, s, (1u64 << rest.len()) - 1)
+        };
+        word &= valid;
+        // A word byte after a word byte continues a token.
+        let continued = word & ((word << 1) | u64::from(self.carry));
+        self.starts = !space & valid & !continued;
+        self.word = word;
+        self.carry = word >> 63 != 0;
+    }
+}
+
+impl Iterator for Tokens<'_> {
+    type Item = Token;
+
+    #[inline]
+    fn next(&mut self) -> Option<Token> {
+        while self.starts == 0 {
+            if self.base + 64 >= self.text.len() {
+                return None;
+            }
+            self.load(self.base + 64);
+        }
+        let at = self.starts.trailing_zeros() as usize;
+        self.starts &= self.starts - 1;
+        let start = self.base + at;
+        let t = self.text;
+        if self.word >> at & 1 == 0 {
+            return Some(Token {
+                hash: OTHER_HASH[usize::from(t[start])],
+                start,
+                end: start + 1,
+            });
+        }
+        let mut end = start + (self.word >> at).trailing_ones() as usize;
+        if end == self.base + 64 {
+            // Runs on past the block (the next blocks know it continues).
+            while end < t.len() && CLASS[usize::from(t[end])] == WORD {
+                end += 1;
+            }
+        }
+        Some(Token {
+            hash: word_hash(t, start, end),
+            start,
+            end,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, a byte at a time.
+    fn reference(t: &[u8]) -> Vec<(usize, usize)> {
+        let mut out = vec![];
+        let mut i = 0;
+        while i < t.len() {
+            let c = CLASS[usize::from(t[i])];
+            let start = i;
+            i += 1;
+            if c == WORD {
+                while i < t.len() && CLASS[usize::from(t[i])] == WORD {
+                    i += 1;
+                }
+            }
+            if c != SPACE {
+                out.push((start, i));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn block_masks_equal_the_byte_walk() {
+        // Every byte value, and words across block boundaries.
+        let all: Vec<u8> = (0..=255u8).collect();
+        let mut texts = vec![all.clone(), all.iter().rev().copied().collect()];
+        let mut s = 7u64;
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 300, 1000] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    // Mostly word bytes, so long words cross blocks.
+                    b"aZ_9 \t(\x0b\xe9xyzxyzxyz"[(s >> 33) as usize % 18]
+                })
+                .collect();
+            texts.push(bytes);
+            texts.push(vec![b'w'; len]);
+        }
+        for t in &texts {
+            let got: Vec<(usize, usize)> = Tokens::new(t).map(|k| (k.start, k.end)).collect();
+            assert_eq!(got, reference(t), "{t:?}");
+            for k in Tokens::new(t) {
+                assert_eq!(
+                    k.hash,
+                    Tokens::new(&t[k.start..k.end]).next().map_or(0, |x| x.hash)
+                );
+            }
+        }
+        for b in 0..=255u8 {
+            let w = CLASS[usize::from(b)] == WORD;
+            assert_eq!(w, b.is_ascii_alphanumeric() || b == b'_', "{b}");
+            let sp = CLASS[usize::from(b)] == SPACE;
+            assert_eq!(sp, b.is_ascii_whitespace() || b == 0x0b, "{b}");
+        }
+    }
+
+    fn spans(text: &str) -> Vec<&str> {
+        Tokens::new(text.as_bytes())
+            .map(|t| &text[t.start..t.end])
+            .collect()
+    }
+
+    #[test]
+    fn words_numbers_and_punctuation() {
+        assert_eq!(
+            spans("  assign w_1 = (r & 8'hff);\n"),
+            ["assign", "w_1", "=", "(", "r", "&", "8", "'", "hff", ")", ";"]
+        );
+        assert!(spans(" \t\r\n").is_empty());
+        // Bytes beyond ASCII are tokens of their own.
+        let bytes: Vec<(usize, usize)> = Tokens::new("é".as_bytes())
+            .map(|t| (t.start, t.end))
+            .collect();
+        assert_eq!(bytes, [(0, 1), (1, 2)]);
+    }
+
+    #[test]
+    fn case_is_folded_at_every_length() {
+        for n in 1..40 {
+            let lower: String = (0..n).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let mixed: String = lower
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 3 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let a: Vec<u64> = Tokens::new(lower.as_bytes()).map(|t| t.hash).collect();
+            let b: Vec<u64> = Tokens::new(mixed.as_bytes()).map(|t| t.hash).collect();
+            assert_eq!(a, b, "{lower} / {mixed}");
+        }
+    }
+
+    #[test]
+    fn distinct_words_hash_apart() {
+        // Prefixes, one byte changed at every position of a chunk, `_`
+        // against a letter, a word against the same bytes as punctuation.
+        let words = [
+            "a",
+            "ab",
+            "abc",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgg",
+            "bbcdefgh",
+            "abcdefgi",
+            "a_b",
+            "a b",
+            "aeb",
+            "_",
+            "x0",
+            "x1",
+            "0",
+            "00",
+            "000000000000000000",
+            "00000000000000000",
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for w in words {
+            let hs: Vec<u64> = Tokens::new(w.as_bytes()).map(|t| t.hash).collect();
+            if let Some(other) = seen.insert(hs.clone(), w) {
+                panic!("{w} and {other} hash alike");
+            }
+        }
+        let punct: Vec<u64> = Tokens::new(b"(").map(|t| t.hash).collect();
+        let word: Vec<u64> = Tokens::new(b"h").map(|t| t.hash).collect();
+        assert_ne!(punct, word);
+    }
+}
