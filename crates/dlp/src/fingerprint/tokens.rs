@@ -100,33 +100,25 @@ fn load8(t: &[u8], i: usize) -> u64 {
     }
 }
 
-/// Hash of the word `t[start..end]` (only word bytes), case-folded, eight
-/// bytes at a time; the last, partial word is read whole from the text
-/// and masked rather than copied.
-fn word_hash(t: &[u8], start: usize, end: usize) -> u64 {
-    let mut h = (end - start) as u64;
+/// Hash of the token `t[start..end]`, eight bytes at a time, a word's
+/// case-folded; the last chunk is read whole from the text and masked
+/// rather than copied. Words and single other bytes take the same path
+/// (no branch on the kind of token) and cannot collide: a word's bytes
+/// fold to values no other byte leaves unfolded, and the kind is hashed.
+/// `word` is 1 for a word, 0 for another byte: arithmetic, not a branch,
+/// as the two alternate at random.
+fn token_hash(t: &[u8], start: usize, end: usize, word: u64) -> u64 {
+    let fold = FOLD & word.wrapping_neg();
+    let mut h = (end - start) as u64 | (word << 32);
     let mut i = start;
-    while i + 8 <= end {
-        h = (h ^ (load8(t, i) | FOLD)).wrapping_mul(P);
+    while end - i > 8 {
+        h = (h ^ (load8(t, i) | fold)).wrapping_mul(P);
         i += 8;
     }
-    if i < end {
-        let keep = (1u64 << (8 * (end - i))) - 1;
-        h = (h ^ ((load8(t, i) | FOLD) & keep)).wrapping_mul(P);
-    }
+    let keep = u64::MAX >> (64 - 8 * (end - i));
+    h = (h ^ ((load8(t, i) | fold) & keep)).wrapping_mul(P);
     mix(h)
 }
-
-/// Hashes of the one-byte tokens that are not words.
-static OTHER_HASH: [u64; 256] = {
-    let mut h = [0u64; 256];
-    let mut b = 0;
-    while b < 256 {
-        h[b] = mix(0x1_0000 | b as u64);
-        b += 1;
-    }
-    h
-};
 
 /// The tokens of a text, in order. The text is classified 64 bytes at a
 /// time into bit masks, so finding a token's start and a word's end are
@@ -196,22 +188,20 @@ impl Iterator for Tokens<'_> {
         self.starts &= self.starts - 1;
         let start = self.base + at;
         let t = self.text;
-        if self.word >> at & 1 == 0 {
-            return Some(Token {
-                hash: OTHER_HASH[usize::from(t[start])],
-                start,
-                end: start + 1,
-            });
-        }
-        let mut end = start + (self.word >> at).trailing_ones() as usize;
-        if end == self.base + 64 {
+        // Word bytes from here: none for a byte that is not a word's.
+        let word = (self.word >> at) & 1;
+        let run = (self.word >> at).trailing_ones() as usize;
+        let mut end = start + run + (1 - word) as usize;
+        // One test for "a word reaching the block's end", as integers:
+        // two tests would be a branch on the kind of token.
+        if (end ^ (self.base + 64)) | (1 - word) as usize == 0 {
             // Runs on past the block (the next blocks know it continues).
             while end < t.len() && CLASS[usize::from(t[end])] == WORD {
                 end += 1;
             }
         }
         Some(Token {
-            hash: word_hash(t, start, end),
+            hash: token_hash(t, start, end, word),
             start,
             end,
         })
