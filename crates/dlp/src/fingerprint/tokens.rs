@@ -117,7 +117,9 @@ fn token_hash(t: &[u8], start: usize, end: usize, word: u64) -> u64 {
     }
     let keep = u64::MAX >> (64 - 8 * (end - i));
     h = (h ^ ((load8(t, i) | fold) & keep)).wrapping_mul(P);
-    mix(h)
+    // The product's high bits back into its low ones; the full mix comes
+    // once per k-gram.
+    h ^ (h >> 29)
 }
 
 /// The tokens of a text, in order. The text is classified 64 bytes at a
