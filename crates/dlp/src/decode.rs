@@ -187,31 +187,60 @@ fn b64_byte(c: u8) -> u8 {
         | u8::from(c == b'=')
 }
 
+/// Bit k set when `blk[k]` is in the base64/base64url alphabet: the
+/// per-byte tests over a fixed 16 bytes vectorise, and each eight 0/1
+/// bytes are gathered into eight bits with one multiplication.
+fn alphabet_mask(blk: &[u8; 16]) -> u32 {
+    let mut flags = [0u8; 16];
+    for (f, &c) in flags.iter_mut().zip(blk) {
+        *f = b64_byte(c);
+    }
+    let gather = |half: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(half);
+        (u64::from_le_bytes(b).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    };
+    gather(&flags[..8]) | gather(&flags[8..]) << 8
+}
+
 /// Maximal runs of base64-alphabet bytes at least `MIN_BASE64` long. One
-/// pass over aligned 8-byte blocks: a run that long always covers one.
+/// pass over 16-byte blocks, each reduced to a bit mask: a block wholly in
+/// the alphabet extends the current run; otherwise the run ends at the
+/// block's first byte outside it, and the next one starts after its last.
+/// A run shorter than 16 bytes inside one block can never be long enough,
+/// so prose costs one mask per block and no walk.
 fn alphabet_runs(hay: &[u8]) -> Vec<(usize, usize)> {
     let mut out = vec![];
-    let n = hay.len();
-    let mut i = 0;
-    while i + 8 <= n {
-        let blk = &hay[i..i + 8];
-        if blk.iter().fold(1u8, |acc, &c| acc & b64_byte(c)) == 0 {
-            i += 8;
-            continue;
+    // Alphabet bytes just before `base`.
+    let mut run = 0usize;
+    let mut base = 0usize;
+    while base < hay.len() {
+        let rest = &hay[base..];
+        let len = rest.len().min(16);
+        let m = match rest.first_chunk::<16>() {
+            Some(blk) => alphabet_mask(blk),
+            None => {
+                // The last, short block: padding (zeros) is outside the
+                // alphabet.
+                let mut blk = [0u8; 16];
+                blk[..len].copy_from_slice(rest);
+                alphabet_mask(&blk)
+            }
+        };
+        if m == (1u32 << len) - 1 && len == 16 {
+            run += 16;
+        } else {
+            let lead = m.trailing_ones() as usize;
+            if run + lead >= MIN_BASE64 {
+                out.push((base - run, base + lead));
+            }
+            // Ones above the block's last zero (within the 16 bits).
+            run = (m << 16).leading_ones() as usize;
         }
-        let mut a = i;
-        while a > 0 && CLASS[usize::from(hay[a - 1])] & B64 != 0 {
-            a -= 1;
-        }
-        let mut b = i + 8;
-        while b < n && CLASS[usize::from(hay[b])] & B64 != 0 {
-            b += 1;
-        }
-        if b - a >= MIN_BASE64 && out.last().is_none_or(|&(_, e)| e <= a) {
-            out.push((a, b));
-        }
-        // Continue at the next aligned block after the run.
-        i = (b + 7) & !7;
+        base += len;
+    }
+    if run >= MIN_BASE64 {
+        out.push((hay.len() - run, hay.len()));
     }
     out
 }
@@ -524,6 +553,54 @@ fn unicode(hay: &[u8], a: usize, b: usize) -> Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alphabet_runs_are_the_maximal_runs_of_twenty_or_more() {
+        // The definition, a byte at a time.
+        let walk = |hay: &[u8]| {
+            let mut out = vec![];
+            let mut start = None;
+            for (i, &c) in hay.iter().chain([&b' ']).enumerate() {
+                match (b64_byte(c) == 1 && i < hay.len(), start) {
+                    (true, None) => start = Some(i),
+                    (false, Some(a)) => {
+                        if i - a >= MIN_BASE64 {
+                            out.push((a, i));
+                        }
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            out
+        };
+        let mut s = 11u64;
+        for len in [0, 1, 15, 16, 19, 20, 21, 31, 32, 33, 47, 48, 64, 100, 1000] {
+            for density in [1, 8, 20, 40] {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        if (s >> 33).is_multiple_of(density) {
+                            b' '
+                        } else {
+                            b"aZ09+/-_=."[(s >> 40) as usize % 10]
+                        }
+                    })
+                    .collect();
+                assert_eq!(
+                    alphabet_runs(&hay),
+                    walk(&hay),
+                    "{}",
+                    String::from_utf8_lossy(&hay)
+                );
+            }
+            let all = vec![b'A'; len];
+            assert_eq!(alphabet_runs(&all), walk(&all), "{len} letters");
+        }
+        for c in 0..=255u8 {
+            assert_eq!(b64_byte(c) == 1, CLASS[usize::from(c)] & B64 != 0, "{c}");
+        }
+    }
 
     fn all(hay: &[u8]) -> Vec<Decoded> {
         let mut budget = 1 << 20;
