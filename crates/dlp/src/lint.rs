@@ -141,11 +141,15 @@ pub fn lint(rule: &Rule) -> Result<(), RuleError> {
             if rule.dir.is_none() {
                 return Err(invalid(rule, "a fingerprint rule needs `dir`"));
             }
+            let most = crate::fingerprint::MAX_GUARANTEE;
             if rule
                 .guarantee_tokens
-                .is_some_and(|t| !(16..=1000).contains(&t))
+                .is_some_and(|t| !(16..=most).contains(&t))
             {
-                return Err(invalid(rule, "guarantee_tokens must be 16..=1000"));
+                return Err(invalid(
+                    rule,
+                    format!("guarantee_tokens must be 16..={most}"),
+                ));
             }
         }
     }

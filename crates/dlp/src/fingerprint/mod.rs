@@ -21,6 +21,8 @@ mod winnow;
 use filter::Filter;
 pub use winnow::K;
 
+/// The longest guarantee length, in tokens.
+pub const MAX_GUARANTEE: usize = 1000;
 /// A hash kept in this many documents or more is boilerplate.
 const BOILERPLATE_DOCS: usize = 3;
 /// Files larger than this are not registered.
@@ -61,13 +63,15 @@ pub struct FingerprintIndex {
 }
 
 impl FingerprintIndex {
-    /// An empty index with guarantee length `guarantee` tokens.
+    /// An empty index with guarantee length `guarantee` tokens, at most
+    /// [`MAX_GUARANTEE`] (the rule linter refuses more; a larger value is
+    /// taken as the maximum, since each scan holds a window that long).
     pub fn new(guarantee: usize) -> Self {
         Self {
             names: vec![],
             index: HashMap::default(),
             filter: Filter::with_capacity(0),
-            w: guarantee.saturating_sub(K - 1).max(1),
+            w: guarantee.min(MAX_GUARANTEE).saturating_sub(K - 1).max(1),
         }
     }
 
@@ -237,9 +241,28 @@ mod tests {
     #[test]
     fn short_and_empty_inputs() {
         let mut idx = FingerprintIndex::new(40);
-        idx.add("a", b"x");
+        let doc = verilog(1, 10);
+        idx.add("a", doc.as_bytes());
         idx.add("b", b"");
+        idx.add("c", b"x");
+        idx.drop_boilerplate();
+        assert_eq!(idx.len(), 3);
         assert!(idx.scan(b"").is_empty());
         assert!(idx.scan(b"x").is_empty());
+        // Fewer tokens than one k-gram: nothing to compare.
+        assert!(idx.scan(b"assign w = r ^ s;").is_empty());
+        // The index is not empty: the registered text is still found.
+        assert_eq!(idx.scan(doc.as_bytes()).len(), 1);
+    }
+
+    #[test]
+    fn guarantee_lengths_past_the_maximum_are_the_maximum() {
+        for g in [MAX_GUARANTEE + 1, 1 << 40, usize::MAX] {
+            let mut idx = FingerprintIndex::new(g);
+            let doc = verilog(2, 200);
+            idx.add("a", doc.as_bytes());
+            idx.drop_boilerplate();
+            assert_eq!(idx.scan(doc.as_bytes()).len(), 1, "{g}");
+        }
     }
 }

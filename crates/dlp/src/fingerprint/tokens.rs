@@ -78,15 +78,6 @@ fn classify(block: &[u8; 64]) -> (u64, u64) {
 const FOLD: u64 = 0x2020_2020_2020_2020;
 const P: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// splitmix64's finaliser.
-pub(super) const fn mix(mut h: u64) -> u64 {
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
-
 /// Eight bytes of `t` from `i` (zeros past its end), little-endian.
 fn load8(t: &[u8], i: usize) -> u64 {
     match t.get(i..).and_then(<[u8]>::first_chunk::<8>) {
@@ -103,13 +94,13 @@ fn load8(t: &[u8], i: usize) -> u64 {
 /// Hash of the token `t[start..end]`, eight bytes at a time, a word's
 /// case-folded; the last chunk is read whole from the text and masked
 /// rather than copied. Words and single other bytes take the same path
-/// (no branch on the kind of token) and cannot collide: a word's bytes
-/// fold to values no other byte leaves unfolded, and the kind is hashed.
+/// (no branch on the kind of token); the kind is hashed, so a word and
+/// another byte never hash alike by their bytes (`_` folds to DEL).
 /// `word` is 1 for a word, 0 for another byte: arithmetic, not a branch,
 /// as the two alternate at random.
 fn token_hash(t: &[u8], start: usize, end: usize, word: u64) -> u64 {
     let fold = FOLD & word.wrapping_neg();
-    let mut h = (end - start) as u64 | (word << 32);
+    let mut h = (end - start) as u64 ^ (word << 63);
     let mut i = start;
     while end - i > 8 {
         h = (h ^ (load8(t, i) | fold)).wrapping_mul(P);
@@ -117,8 +108,8 @@ fn token_hash(t: &[u8], start: usize, end: usize, word: u64) -> u64 {
     }
     let keep = u64::MAX >> (64 - 8 * (end - i));
     h = (h ^ ((load8(t, i) | fold) & keep)).wrapping_mul(P);
-    // The product's high bits back into its low ones; the full mix comes
-    // once per k-gram.
+    // The product's high bits back into its low ones; the k-gram's hash
+    // is finished once, in `winnow`.
     h ^ (h >> 29)
 }
 

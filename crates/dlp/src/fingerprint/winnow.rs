@@ -5,7 +5,7 @@
 //! nothing but the tokenizer's block of text is read from memory: a scan
 //! touches its tables only for the few k-grams kept.
 
-use super::tokens::{mix, Tokens};
+use super::tokens::Tokens;
 
 /// Tokens per hashed k-gram.
 pub const K: usize = 12;
@@ -90,6 +90,15 @@ impl Window {
     }
 }
 
+/// A k-gram's hash from its rolling hash: one multiplication carries
+/// every bit upward (winnowing compares whole values, so the top bits
+/// matter most) and one shift brings the top back down for the low bits
+/// the filter and the table index by.
+fn finish(roll: u64) -> u64 {
+    let h = roll.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
+}
+
 /// Calls `keep` with the winnowed k-grams of `text` (window `w` ≥ 1), in
 /// order, each once. A text with fewer than `w` k-grams keeps its
 /// rightmost minimum; one with fewer than [`K`] tokens keeps nothing.
@@ -112,7 +121,7 @@ pub(super) fn winnow(text: &[u8], w: usize, mut keep: impl FnMut(Gram)) {
             continue;
         }
         let g = Gram {
-            hash: mix(roll),
+            hash: finish(roll),
             index: n - K,
             start: starts[(n - K) % LAST],
             end: t.end,
@@ -162,7 +171,7 @@ mod tests {
             .windows(K)
             .enumerate()
             .map(|(i, g)| Gram {
-                hash: mix(g.iter().fold(0u64, |a, t| a.rotate_left(ROT) ^ t.hash)),
+                hash: finish(g.iter().fold(0u64, |a, t| a.rotate_left(ROT) ^ t.hash)),
                 index: i,
                 start: g[0].start,
                 end: g[K - 1].end,
