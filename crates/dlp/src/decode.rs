@@ -188,19 +188,15 @@ fn b64_byte(c: u8) -> u8 {
 }
 
 /// Bit k set when `blk[k]` is in the base64/base64url alphabet: the
-/// per-byte tests over a fixed 16 bytes vectorise, and each eight 0/1
-/// bytes are gathered into eight bits with one multiplication.
+/// per-byte tests over a fixed 16 bytes vectorise into 0/1 bytes, each
+/// eight of which are gathered into eight bits.
 fn alphabet_mask(blk: &[u8; 16]) -> u32 {
     let mut flags = [0u8; 16];
     for (f, &c) in flags.iter_mut().zip(blk) {
         *f = b64_byte(c);
     }
-    let gather = |half: &[u8]| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(half);
-        (u64::from_le_bytes(b).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
-    };
-    gather(&flags[..8]) | gather(&flags[8..]) << 8
+    let half = |at| crate::swar::gather(crate::swar::load8(&flags, at) << 7) as u32;
+    half(0) | half(8) << 8
 }
 
 /// Maximal runs of base64-alphabet bytes at least `MIN_BASE64` long. One
@@ -227,7 +223,8 @@ fn alphabet_runs(hay: &[u8]) -> Vec<(usize, usize)> {
                 alphabet_mask(&blk)
             }
         };
-        if m == (1u32 << len) - 1 && len == 16 {
+        // Padding is outside the alphabet: only a whole block is all ones.
+        if m == 0xffff {
             run += 16;
         } else {
             let lead = m.trailing_ones() as usize;

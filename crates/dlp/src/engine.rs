@@ -544,16 +544,7 @@ fn digit_mask(blk: &[u8]) -> u32 {
 
 /// Bit k set when byte k of `x` (little-endian) is an ASCII digit.
 fn digits8(x: u64) -> u32 {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // With each byte's top bit cleared, adding cannot carry into the next
-    // byte: the top bit then says "at least 0x30" and "at least 0x3a".
-    let y = x & LOW7;
-    let from_0 = y.wrapping_add(0x5050_5050_5050_5050) & HIGH;
-    let past_9 = y.wrapping_add(0x4646_4646_4646_4646) & HIGH;
-    let digit = from_0 & !past_9 & !x & HIGH;
-    // Gather the eight top bits into one byte: each lands on its own bit.
-    ((digit >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    crate::swar::gather(crate::swar::in_range(x, b'0', b'9')) as u32
 }
 
 /// Separators allowed between the digits of one number-like cluster.

@@ -18,6 +18,7 @@ mod lead;
 pub mod lint;
 pub mod rules;
 pub mod scan;
+mod swar;
 pub mod validate;
 
 pub use engine::Engine;

@@ -14,6 +14,8 @@ pub(super) struct Token {
     pub end: usize,
 }
 
+use crate::swar::{gather, in_range, load8};
+
 const SPACE: u8 = 0;
 const WORD: u8 = 1;
 const OTHER: u8 = 2;
@@ -35,28 +37,6 @@ static CLASS: [u8; 256] = {
     c
 };
 
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// `b` in every byte.
-const fn splat(b: u8) -> u64 {
-    b as u64 * 0x0101_0101_0101_0101
-}
-
-/// The top bit of each byte of `x` that lies in `lo..=hi` (ASCII bounds):
-/// with the top bits cleared first, no addition carries into the next byte.
-fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
-    let y = x & LOW7;
-    let at_least = y.wrapping_add(splat(0x80 - lo)) & HIGH;
-    let above = y.wrapping_add(splat(0x7f - hi)) & HIGH;
-    at_least & !above & !x & HIGH
-}
-
-/// Bit k set for each byte k (little-endian) whose top bit is set.
-fn gather(m: u64) -> u64 {
-    (m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
-}
-
 /// Word bytes and white space of one 64-byte block, one bit per byte.
 fn classify(block: &[u8; 64]) -> (u64, u64) {
     let (mut word, mut space) = (0u64, 0u64);
@@ -77,19 +57,6 @@ fn classify(block: &[u8; 64]) -> (u64, u64) {
 /// folding word bytes is one-to-one apart from case.
 const FOLD: u64 = 0x2020_2020_2020_2020;
 const P: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// Eight bytes of `t` from `i` (zeros past its end), little-endian.
-fn load8(t: &[u8], i: usize) -> u64 {
-    match t.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        Some(c) => u64::from_le_bytes(*c),
-        None => {
-            let rest = t.get(i..).unwrap_or_default();
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            u64::from_le_bytes(b)
-        }
-    }
-}
 
 /// Hash of the token `t[start..end]`, eight bytes at a time, a word's
 /// case-folded; the last chunk is read whole from the text and masked

@@ -1,9 +1,8 @@
 //! Winnowing in one pass: every run of [`K`] tokens is hashed with a
 //! rolling hash (one rotation and two XORs per token), and of every window
-//! of `w` consecutive k-gram hashes the rightmost minimum is kept, with a
-//! monotone queue in a fixed ring. Nothing is allocated per token, and
-//! nothing but the tokenizer's block of text is read from memory: a scan
-//! touches its tables only for the few k-grams kept.
+//! of `w` consecutive k-gram hashes the rightmost minimum is kept (see
+//! `Window`). Nothing is allocated per token, and nothing but the text is
+//! read: a scan touches its tables only for the few k-grams kept.
 
 use super::tokens::Tokens;
 
