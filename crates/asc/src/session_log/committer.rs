@@ -1,6 +1,10 @@
 //! Journaled appending: a record is written to this process's journal on
 //! the caller's path and committed to SQLite by a writer thread behind it,
 //! in batches, each batch with the journal's mark (see [`super::journal`]).
+//! The writer commits at most once per [`COMMIT_EVERY`] and at the lowest
+//! CPU priority while it keeps up (see [`super::priority`]): the records
+//! are durable once journaled, so the commit is bookkeeping that should
+//! cost the conversation as little as possible.
 //!
 //! The caller learns of a failed commit on its next append: while the
 //! writer cannot commit, it keeps the records it holds, retries every
@@ -9,12 +13,13 @@
 //! in the journal, and the next process to open the log folds them in.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::append::Appender;
 use super::journal::Journal;
+use super::priority::Priority;
 use super::{LogError, Record};
 
 /// How long the writer waits before trying a failed commit again.
@@ -27,10 +32,26 @@ const BATCH: usize = 512;
 /// committed.
 const RESET_AT: u64 = 1 << 20;
 
+/// Attempts at the journal's lock before an emptying is put off.
+const LOCK_TRIES: usize = 20;
+
+/// The pause between two attempts at the journal's lock.
+const LOCK_PAUSE: Duration = Duration::from_micros(50);
+
+/// The shortest time between the starts of two commits. Under a steady
+/// stream of records the writer waits out the rest of it, so one commit
+/// carries everything that came in meanwhile: most of a commit's cost is
+/// per commit (WAL frames rewriting the same table and index pages, WAL
+/// locks), and committing each record alone cost the `asc mcp-stdio`
+/// wrapper more CPU than the conversation it logs (docs/PERFORMANCE.md,
+/// MCP, session 11). The records are in the journal before this wait, so
+/// it only delays when they show in `asc log`, not their durability.
+const COMMIT_EVERY: Duration = Duration::from_millis(10);
+
 /// What the writer is asked to do.
 enum Job {
-    /// Commit journal entry `.1`.
-    Record(Record, u64),
+    /// Commit journal entry `.1`, which ends at byte `.2` of the journal.
+    Record(Record, u64, u64),
     /// Answer once everything before is committed, then remove the
     /// journal and stop.
     Close(Journal, oneshot::Sender<Result<(), String>>),
@@ -95,9 +116,10 @@ impl Journaled {
             return Err(LogError::Write(e));
         }
         let mut journal = self.journal.lock().await;
-        let number = journal.as_mut().ok_or(LogError::Closed)?.write(&r)?;
+        let journal = journal.as_mut().ok_or(LogError::Closed)?;
+        let number = journal.write(&r)?;
         self.tx
-            .send(Job::Record(r, number))
+            .send(Job::Record(r, number, journal.len()))
             .await
             .map_err(|_| LogError::Closed)
     }
@@ -134,37 +156,51 @@ struct Writer {
 
 impl Writer {
     /// Commits what is waiting (up to [`BATCH`] records) in one
-    /// transaction with the journal's mark, until closed.
+    /// transaction with the journal's mark, at most once per
+    /// [`COMMIT_EVERY`], until closed.
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut pending: Vec<(Record, u64)> = vec![];
-        let mut close = None;
+        let mut batch = Batch::default();
+        let mut last_commit: Option<Instant> = None;
+        let mut priority = Priority::new();
         loop {
-            if pending.is_empty() && close.is_none() {
+            if batch.records.is_empty() && batch.close.is_none() {
                 match rx.blocking_recv() {
-                    Some(Job::Record(r, n)) => pending.push((r, n)),
-                    Some(Job::Close(j, reply)) => close = Some((j, reply)),
+                    Some(job) => batch.take(job),
                     None => return,
                 }
             }
-            while pending.len() < BATCH && close.is_none() {
-                match rx.try_recv() {
-                    Ok(Job::Record(r, n)) => pending.push((r, n)),
-                    Ok(Job::Close(j, reply)) => close = Some((j, reply)),
-                    Err(_) => break,
-                }
+            let wait =
+                last_commit.and_then(|t| (t + COMMIT_EVERY).checked_duration_since(Instant::now()));
+            if let (Some(wait), None) = (wait, &batch.close) {
+                std::thread::sleep(wait);
             }
-            if let Err(e) = self.commit(&pending) {
+            let shared = self.journal.clone();
+            let mut full = batch.drain_full(&mut rx, &shared);
+            priority.after(batch.records.len());
+            last_commit = Some(Instant::now());
+            if let Err(e) = self.commit(&batch.records) {
                 tracing::error!(error = %e, "session log commit failed; appends refused until it succeeds");
-                if let Some((_, reply)) = close.take() {
+                if let Some((_, reply)) = batch.close.take() {
                     // The journal stays, locked until this process ends.
                     let _ = reply.send(Err(e));
                     return;
                 }
+                drop(full);
                 std::thread::sleep(RETRY_AFTER);
                 continue;
             }
-            pending.clear();
-            if let Some((journal, reply)) = close.take() {
+            let committed = batch.records.last().map(|&(_, n)| n);
+            if let Some(j) = full.as_deref_mut().and_then(Option::as_mut) {
+                if Some(j.last()) == committed {
+                    if let Err(e) = j.reset() {
+                        tracing::warn!(error = %e, "session log journal could not be emptied");
+                    }
+                    batch.end = 0;
+                }
+            }
+            drop(full);
+            batch.records.clear();
+            if let Some((journal, reply)) = batch.close.take() {
                 let removed = journal
                     .remove()
                     .and_then(|()| {
@@ -179,33 +215,81 @@ impl Writer {
         }
     }
 
-    /// Commits `pending` with the journal's mark, records whether it
-    /// failed for the appending side, and empties the journal when it
-    /// has grown and holds nothing uncommitted.
-    fn commit(&mut self, pending: &[(Record, u64)]) -> Result<(), String> {
-        let Some(&(_, last)) = pending.last() else {
+    /// Commits `records` with the journal's mark and records whether it
+    /// failed for the appending side.
+    fn commit(&mut self, records: &[(Record, u64)]) -> Result<(), String> {
+        let Some(&(_, last)) = records.last() else {
             return Ok(());
         };
         let result = self
             .appender
-            .append(pending.iter().map(|(r, _)| r), Some((&self.name, last)))
+            .append(records.iter().map(|(r, _)| r), Some((&self.name, last)))
             .map_err(|e| e.to_string());
         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = result.clone().err();
         result?;
         self.appender.catch_up();
-        // Never wait for the lock: its holder may be waiting for room in
-        // the queue this thread empties. The next batch tries again.
-        if let Ok(mut journal) = self.journal.try_lock() {
-            if let Some(j) = journal
-                .as_mut()
-                .filter(|j| j.len() > RESET_AT && j.last() == last)
-            {
-                if let Err(e) = j.reset() {
-                    tracing::warn!(error = %e, "session log journal could not be emptied");
-                }
+        Ok(())
+    }
+}
+
+/// The journal's lock, held by the writer while it empties the journal.
+type Held<'a> = tokio::sync::MutexGuard<'a, Option<Journal>>;
+
+/// What the writer gathered for its next commit.
+#[derive(Default)]
+struct Batch {
+    records: Vec<(Record, u64)>,
+    /// The journal's size after the newest record taken.
+    end: u64,
+    close: Option<(Journal, oneshot::Sender<Result<(), String>>)>,
+}
+
+impl Batch {
+    fn take(&mut self, job: Job) {
+        match job {
+            Job::Record(r, n, end) => {
+                self.records.push((r, n));
+                self.end = end;
+            }
+            Job::Close(j, reply) => self.close = Some((j, reply)),
+        }
+    }
+
+    /// Takes what is queued (up to [`BATCH`] records), stopping at a close.
+    fn drain(&mut self, rx: &mut mpsc::Receiver<Job>) {
+        while self.records.len() < BATCH && self.close.is_none() {
+            match rx.try_recv() {
+                Ok(job) => self.take(job),
+                Err(_) => break,
             }
         }
-        Ok(())
+    }
+
+    /// Takes what is queued and, when the journal has grown past
+    /// [`RESET_AT`], its lock too, so that it can be emptied after this
+    /// commit: under the lock nothing new is journaled, and every entry
+    /// journaled before is queued (the appender sends under the lock). The
+    /// lock is held only for one write at a time, unless its holder waits
+    /// for room in the queue, which draining makes; after [`LOCK_TRIES`]
+    /// the next commit tries again.
+    fn drain_full<'a>(
+        &mut self,
+        rx: &mut mpsc::Receiver<Job>,
+        shared: &'a Shared,
+    ) -> Option<Held<'a>> {
+        self.drain(rx);
+        if self.end <= RESET_AT {
+            return None;
+        }
+        for _ in 0..LOCK_TRIES {
+            if let Ok(held) = shared.try_lock() {
+                self.drain(rx);
+                return Some(held);
+            }
+            std::thread::sleep(LOCK_PAUSE);
+            self.drain(rx);
+        }
+        None
     }
 }
 
@@ -214,32 +298,51 @@ mod tests {
     use crate::session_log::tests::rec;
     use crate::session_log::{verify, Appending, SessionLog};
 
-    #[tokio::test]
-    async fn the_journal_is_emptied_once_committed_instead_of_growing() {
+    /// The size of the one journal in `dir`.
+    fn journal_len(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().contains(".journal-"))
+            .map(|e| e.metadata().expect("meta").len())
+            .expect("journal")
+    }
+
+    /// Appends `n` records of 64 KiB, `gap` apart; returns the largest
+    /// size the journal reached; the log is closed and verified.
+    async fn stream(n: usize, gap: std::time::Duration) -> u64 {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("log.db");
         let log = SessionLog::open_with(&path, Appending::Journaled)
             .await
             .expect("open");
-        let journal = || {
-            std::fs::read_dir(dir.path())
-                .expect("dir")
-                .filter_map(Result::ok)
-                .find(|e| e.file_name().to_string_lossy().contains(".journal-"))
-                .map(|e| e.metadata().expect("meta").len())
-                .expect("journal")
-        };
         let mut largest = 0;
-        for i in 0..64 {
+        for i in 0..n {
             let mut r = rec(i);
             r.body = bytes::Bytes::from(vec![b'a'; 64 << 10]);
             log.append(r).await.expect("append");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            largest = largest.max(journal());
+            // The writer is a thread of its own: blocking here is fine.
+            std::thread::sleep(gap);
+            largest = largest.max(journal_len(dir.path()));
         }
-        // 4 MiB appended; emptied past 1 MiB once the writer caught up.
-        assert!(largest < 2 << 20, "journal reached {largest} bytes");
         log.close().await.expect("close");
-        assert_eq!(verify(log.pool()).await.expect("verify").records, 64);
+        let records = verify(log.pool()).await.expect("verify").records;
+        assert_eq!(usize::try_from(records).ok(), Some(n));
+        largest
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_emptied_once_committed_instead_of_growing() {
+        // 4 MiB appended in pauses longer than a commit's wait.
+        let largest = stream(64, std::time::Duration::from_millis(15)).await;
+        assert!(largest < 2 << 20, "journal reached {largest} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_steady_stream_empties_the_journal_too() {
+        // 19 MiB appended with no pause as long as a commit: the writer
+        // never finds the journal all committed by itself.
+        let largest = stream(300, std::time::Duration::from_micros(300)).await;
+        assert!(largest < 4 << 20, "journal reached {largest} bytes");
     }
 }

@@ -16,6 +16,7 @@ mod append;
 mod checkpoint;
 mod committer;
 mod journal;
+mod priority;
 mod recover;
 
 use std::path::Path;
