@@ -38,6 +38,17 @@ const LOCK_TRIES: usize = 20;
 /// The pause between two attempts at the journal's lock.
 const LOCK_PAUSE: Duration = Duration::from_micros(50);
 
+/// Records taken in one batch at or past which the writer counts as
+/// behind and commits at normal priority.
+const BEHIND: usize = 128;
+
+/// Whether the writer idles while it keeps up (see [`super::priority`]).
+/// Not in this crate's unit tests: they run many writers beside busy test
+/// threads, where an idle writer is starved at random, and their journal
+/// sizes and timings should not depend on that; the priority itself is
+/// tested in its module.
+const IDLE: bool = !cfg!(test);
+
 /// The shortest time between the starts of two commits. Under a steady
 /// stream of records the writer waits out the rest of it, so one commit
 /// carries everything that came in meanwhile: most of a commit's cost is
@@ -157,7 +168,7 @@ struct Writer {
 impl Writer {
     /// Commits what is waiting (up to [`BATCH`] records) in one
     /// transaction with the journal's mark, at most once per
-    /// [`COMMIT_EVERY`], until closed.
+    /// [`COMMIT_EVERY`] unless behind, until closed.
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch = Batch::default();
         let mut last_commit: Option<Instant> = None;
@@ -169,36 +180,26 @@ impl Writer {
                     None => return,
                 }
             }
-            let wait =
-                last_commit.and_then(|t| (t + COMMIT_EVERY).checked_duration_since(Instant::now()));
+            // A full batch is a backlog: no waiting then.
+            let wait = last_commit
+                .filter(|_| batch.records.len() < BATCH)
+                .and_then(|t| (t + COMMIT_EVERY).checked_duration_since(Instant::now()));
             if let (Some(wait), None) = (wait, &batch.close) {
                 std::thread::sleep(wait);
             }
-            let shared = self.journal.clone();
-            let mut full = batch.drain_full(&mut rx, &shared);
-            priority.after(batch.records.len());
+            batch.drain(&mut rx);
+            priority.set(IDLE && batch.records.len() < BEHIND);
             last_commit = Some(Instant::now());
             if let Err(e) = self.commit(&batch.records) {
                 tracing::error!(error = %e, "session log commit failed; appends refused until it succeeds");
                 if let Some((_, reply)) = batch.close.take() {
-                    // The journal stays, locked until this process ends.
+                    // The journal's file stays for the next process to fold in.
                     let _ = reply.send(Err(e));
                     return;
                 }
-                drop(full);
                 std::thread::sleep(RETRY_AFTER);
                 continue;
             }
-            let committed = batch.records.last().map(|&(_, n)| n);
-            if let Some(j) = full.as_deref_mut().and_then(Option::as_mut) {
-                if Some(j.last()) == committed {
-                    if let Err(e) = j.reset() {
-                        tracing::warn!(error = %e, "session log journal could not be emptied");
-                    }
-                    batch.end = 0;
-                }
-            }
-            drop(full);
             batch.records.clear();
             if let Some((journal, reply)) = batch.close.take() {
                 let removed = journal
@@ -211,6 +212,11 @@ impl Writer {
                     .map_err(|e| e.to_string());
                 let _ = reply.send(removed);
                 return;
+            }
+            if batch.end > RESET_AT {
+                // Never at SCHED_IDLE while holding a lock appends wait for.
+                priority.set(false);
+                batch.restart(&mut rx, &self.journal);
             }
         }
     }
@@ -231,9 +237,6 @@ impl Writer {
         Ok(())
     }
 }
-
-/// The journal's lock, held by the writer while it empties the journal.
-type Held<'a> = tokio::sync::MutexGuard<'a, Option<Journal>>;
 
 /// What the writer gathered for its next commit.
 #[derive(Default)]
@@ -265,31 +268,35 @@ impl Batch {
         }
     }
 
-    /// Takes what is queued and, when the journal has grown past
-    /// [`RESET_AT`], its lock too, so that it can be emptied after this
-    /// commit: under the lock nothing new is journaled, and every entry
-    /// journaled before is queued (the appender sends under the lock). The
-    /// lock is held only for one write at a time, unless its holder waits
-    /// for room in the queue, which draining makes; after [`LOCK_TRIES`]
-    /// the next commit tries again.
-    fn drain_full<'a>(
-        &mut self,
-        rx: &mut mpsc::Receiver<Job>,
-        shared: &'a Shared,
-    ) -> Option<Held<'a>> {
-        self.drain(rx);
-        if self.end <= RESET_AT {
-            return None;
-        }
+    /// Empties the journal, keeping the entries not committed yet. Under
+    /// its lock nothing new is journaled and every entry journaled before
+    /// is queued (the appender sends under the lock), so once the queue is
+    /// drained, the records taken since the last commit are all that the
+    /// journal holds uncommitted; they stay taken, for the next commit. The
+    /// lock is held for file writes only, never a commit, and taken only
+    /// when free: its holder may be waiting for room in the queue, which
+    /// draining makes. After [`LOCK_TRIES`] the next commit tries again.
+    fn restart(&mut self, rx: &mut mpsc::Receiver<Job>, shared: &Shared) {
         for _ in 0..LOCK_TRIES {
-            if let Ok(held) = shared.try_lock() {
+            self.drain(rx);
+            if let Ok(mut held) = shared.try_lock() {
                 self.drain(rx);
-                return Some(held);
+                // A full batch may have left entries queued.
+                if self.records.len() >= BATCH {
+                    return;
+                }
+                if let Some(j) = held.as_mut() {
+                    match j.restart(&self.records) {
+                        Ok(()) => self.end = j.len(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "session log journal could not be emptied");
+                        }
+                    }
+                }
+                return;
             }
             std::thread::sleep(LOCK_PAUSE);
-            self.drain(rx);
         }
-        None
     }
 }
 

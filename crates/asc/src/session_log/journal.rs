@@ -14,7 +14,7 @@
 //! payload the record's time and its fields each length-prefixed, the CRC
 //! over the number and the payload, so a write torn by a crash is found
 //! and ends the journal's readable part. Numbers rise for the life of the
-//! journal, also across [`Journal::reset`], so the database can keep the
+//! journal, also across [`Journal::restart`], so the database can keep the
 //! last number it committed in the same transaction as the records
 //! ([`super::append`]) and recovery skips what was already committed.
 
@@ -117,23 +117,29 @@ impl Journal {
         Ok(number)
     }
 
-    /// Bytes written since the last reset.
+    /// Bytes in the file: entries written since the last restart, and
+    /// those it kept.
     pub fn len(&self) -> u64 {
         self.end
     }
 
-    /// The number of the last entry written (0 before any).
-    pub fn last(&self) -> u64 {
-        self.next - 1
-    }
-
-    /// Empties the file once everything in it is committed; numbers go on.
+    /// Starts the file over with only `keep`, the entries not yet
+    /// committed, under their own numbers; numbers go on. They are written
+    /// over the start of the file before it is cut to their length, so a
+    /// crash in between leaves them readable, followed by a torn entry or
+    /// by entries the mark says were committed.
     ///
     /// # Errors
-    /// When the file cannot be truncated.
-    pub fn reset(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
-        self.end = 0;
+    /// When the file cannot be written or truncated.
+    pub fn restart(&mut self, keep: &[(Record, u64)]) -> io::Result<()> {
+        let mut kept = Vec::new();
+        for (r, number) in keep {
+            encode(&mut self.buf, *number, r);
+            kept.extend_from_slice(&self.buf);
+        }
+        self.file.write_all_at(&kept, 0)?;
+        self.file.set_len(kept.len() as u64)?;
+        self.end = kept.len() as u64;
         Ok(())
     }
 
@@ -321,20 +327,24 @@ mod tests {
     }
 
     #[test]
-    fn entries_read_back_as_written_across_a_reset() {
+    fn entries_read_back_as_written_across_a_restart() {
         let dir = tempfile::tempdir().expect("dir");
         let db = dir.path().join("log.db");
         let mut j = Journal::create(&db).expect("create");
         let mut binary = rec(1);
         binary.body = Bytes::from_static(&[0xff, 0x00, 0xc3, b'x']);
         assert_eq!(j.write(&rec(0)).expect("write"), 1);
-        j.reset().expect("reset");
-        assert_eq!(j.write(&binary).expect("write"), 2);
-        assert_eq!(j.write(&rec(2)).expect("write"), 3);
+        assert_eq!(j.write(&rec(5)).expect("write"), 2);
+        // Entry 1 committed, entry 2 not: only 2 is kept, as number 2.
+        j.restart(&[(rec(5), 2)]).expect("restart");
+        assert_eq!(j.write(&binary).expect("write"), 3);
+        assert_eq!(j.write(&rec(2)).expect("write"), 4);
         let bytes = std::fs::read(dir.path().join(j.name())).expect("read");
+        assert_eq!(bytes.len() as u64, j.len());
         let back = decode_all(&bytes);
-        assert_eq!(back.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 3]);
-        assert!(same(&back[0].1, &binary) && same(&back[1].1, &rec(2)));
+        assert_eq!(back.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(same(&back[0].1, &rec(5)));
+        assert!(same(&back[1].1, &binary) && same(&back[2].1, &rec(2)));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join(j.name()))
             .expect("meta")
